@@ -1,0 +1,139 @@
+"""Data loading, training and the command lines, on the real datasets."""
+
+import json
+
+import pytest
+import torch
+
+from vae import evaluate as evaluate_cli
+from vae import train as train_cli
+from vae.checkpoint import load_model, read_card
+from vae.data import CLASS_NAMES, DatasetMissingError, Split, load_split, other_dataset
+from vae.models import ModelConfig
+from vae.train import TrainConfig, TrainingDiverged, learning_rate, train, train_epoch
+
+
+@pytest.fixture(scope="module")
+def mnist(data_dir):
+    return load_split("mnist", True, data_dir), load_split("mnist", False, data_dir)
+
+
+def _subset(split: Split, n: int) -> Split:
+    return Split(split.images[:n], split.labels[:n])
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_real_splits(data_dir, name):
+    test = load_split(name, False, data_dir)
+    assert test.images.shape == (10_000, 28, 28) and test.images.dtype == torch.uint8
+    assert sorted(test.labels.unique().tolist()) == list(range(10))
+    x = test.as_float(slice(0, 5))
+    assert x.shape == (5, 1, 28, 28) and x.min() >= 0 and x.max() <= 1 and x.max() > 0.9
+    assert len(CLASS_NAMES[name]) == 10
+
+
+def test_other_dataset():
+    assert other_dataset("mnist") == "fashion-mnist" and other_dataset("fashion-mnist") == "mnist"
+
+
+def test_missing_dataset_is_one_clear_sentence(tmp_path, monkeypatch):
+    # No network: make the download fail the way an offline machine does.
+    from torchvision.datasets import MNIST
+
+    def offline(self):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(MNIST, "download", offline)
+    with pytest.raises(DatasetMissingError) as err:
+        load_split("mnist", False, tmp_path)
+    message = str(err.value)
+    assert str(tmp_path / "MNIST" / "raw") in message
+    assert all(f in message for f in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
+    assert "\n" not in message
+
+
+def test_cosine_schedule():
+    config = TrainConfig(lr=1e-3, epochs=10)
+    assert learning_rate(config, 0.0) == pytest.approx(1e-3)
+    assert learning_rate(config, 0.5) == pytest.approx(5e-4)
+    assert learning_rate(config, 1.0) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["vae", "ae"])
+def test_short_training_on_real_data_lowers_the_loss(mnist, kind):
+    train_split = _subset(mnist[0], 4096)
+    config = TrainConfig(model=ModelConfig(kind=kind, latent_dim=2, hidden=(128, 64)), epochs=3, lr=2e-3)
+    torch.manual_seed(0)
+    from vae.models import build_model
+
+    model = build_model(config.model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    losses = [train_epoch(model, optimizer, train_split, config, e) for e in range(config.epochs)]
+    assert losses[-1] < losses[0] - 20, losses
+
+
+def test_nan_loss_stops_with_a_clear_message(mnist):
+    config = TrainConfig(model=ModelConfig(latent_dim=2, hidden=(32,)), epochs=1, lr=1e-3)
+    from vae.models import build_model
+
+    model = build_model(config.model)
+    with torch.no_grad():
+        model.encoder.net[0].weight.fill_(float("nan"))
+    optimizer = torch.optim.Adam(model.parameters())
+    with pytest.raises(TrainingDiverged, match="lower --lr"):
+        train_epoch(model, optimizer, _subset(mnist[0], 256), config, 0)
+
+
+@pytest.mark.slow
+def test_train_writes_checkpoint_and_resume_is_exact(mnist, tmp_path):
+    data = (_subset(mnist[0], 2048), _subset(mnist[1], 500))
+    config = TrainConfig(model=ModelConfig(latent_dim=2, hidden=(64, 32)), epochs=3, seed=7)
+    full = train(config, tmp_path / "full", data=data, iwae_k=4, progress=False)
+
+    stopped = []
+
+    def stop_after_two(epoch: int, loss: float) -> None:
+        if epoch == 2:
+            stopped.append(epoch)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "part", data=data, progress=False, on_epoch=stop_after_two)
+    assert read_card(tmp_path / "part")["training"]["epochs_done"] == 2
+    resumed = train(config, tmp_path / "part", resume=True, data=data, iwae_k=4, progress=False)
+
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+    for key in ("neg_elbo", "bce", "iwae_nll"):
+        assert resumed["metrics"][key] == pytest.approx(full["metrics"][key], abs=1e-3)
+    card = json.loads((tmp_path / "full" / "card.json").read_text())
+    assert card["training"]["seed"] == 7 and card["versions"]["torch"] == torch.__version__
+    assert card["metrics"]["iwae_nll"] <= card["metrics"]["neg_elbo"] + 0.5
+    model, _ = load_model(tmp_path / "full")
+    assert model.config.latent_dim == 2
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as err:
+        train_cli.main(["--latent-dim", "0"])
+    assert err.value.code == 2
+    assert "--latent-dim must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_cli.main(["--dataset", "cifar"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_evaluate_cli_on_a_missing_checkpoint(tmp_path, capsys):
+    assert evaluate_cli.main([str(tmp_path / "nope"), "--json"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "card.json is missing" in err and len(err.splitlines()) == 1
+
+
+def test_train_cli_on_a_missing_dataset(tmp_path, capsys, monkeypatch):
+    from torchvision.datasets import MNIST
+
+    monkeypatch.setattr(MNIST, "download", lambda self: (_ for _ in ()).throw(OSError("offline")))
+    code = train_cli.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "m"), "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: mnist is not in") and len(err.splitlines()) == 1

@@ -1,0 +1,105 @@
+"""The atlas: everything the explorer draws without the dataset. `python -m vae.atlas CHECKPOINT_DIR`.
+
+For the model's own test split and the other dataset's test split (prefix `ood_`): latent means
+(and log-variances), labels, per-image scores, and the PNG-compressed length of each image (bits, the
+complexity term of the anomaly score). Models with more than 2 latent dimensions also get 2-D
+projections by PCA (with its basis, to place new points) and by UMAP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vae.checkpoint import CheckpointError, load_model, read_card, save_atlas
+from vae.data import DatasetMissingError, Split, load_split, other_dataset
+from vae.evaluate import score_images
+from vae.models import VAE
+
+
+def png_bits(images: np.ndarray) -> np.ndarray:
+    """Length in bits of each uint8 image (N, 28, 28) compressed as PNG at the highest level."""
+    out = np.empty(len(images), dtype=np.float32)
+    for i, img in enumerate(images):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG", optimize=True)
+        out[i] = 8 * buf.tell()
+    return out
+
+
+def pca_basis(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (z,), components (2, z)) of the top-2 principal directions, signs fixed for stability."""
+    mean = codes.mean(0)
+    _, _, vt = np.linalg.svd(codes - mean, full_matrices=False)
+    components = vt[:2] * np.sign(vt[:2].sum(1, keepdims=True) + 1e-12)
+    return mean.astype(np.float32), components.astype(np.float32)
+
+
+def umap_projection(codes: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A seeded 2-D UMAP embedding of the codes (N, 2)."""
+    import umap
+
+    reducer = umap.UMAP(n_components=2, n_neighbors=15, min_dist=0.1, random_state=seed)
+    return reducer.fit_transform(codes).astype(np.float32)
+
+
+def _split_arrays(model: VAE, split: Split, prefix: str) -> dict[str, np.ndarray]:
+    scores = score_images(model, split.as_float())
+    arrays = {f"{prefix}{k}": v.astype(np.float32) for k, v in scores.items()}
+    arrays[f"{prefix}labels"] = split.labels.numpy().astype(np.uint8)
+    arrays[f"{prefix}complexity"] = png_bits(split.images.numpy())
+    return arrays
+
+
+def build_atlas(model: VAE, test: Split, ood_test: Split, seed: int = 0) -> dict[str, np.ndarray]:
+    """All atlas arrays for a model, its test split and the other dataset's test split."""
+    arrays = {**_split_arrays(model, test, ""), **_split_arrays(model, ood_test, "ood_")}
+    arrays["ood_mu"] = arrays["ood_mu"].astype(np.float16)  # only for placing points on the map
+    arrays.pop("ood_logvar", None)
+    if arrays["mu"].shape[1] > 2:
+        mean, components = pca_basis(arrays["mu"])
+        arrays["pca_mean"], arrays["pca_components"] = mean, components
+        arrays["proj_pca"] = (arrays["mu"] - mean) @ components.T
+        arrays["ood_proj_pca"] = ((arrays["ood_mu"].astype(np.float32) - mean) @ components.T).astype(np.float16)
+        arrays["proj_umap"] = umap_projection(arrays["mu"], seed)
+    return arrays
+
+
+def write_atlas(folder: Path, data_dir: str | None = None) -> dict[str, np.ndarray]:
+    """Build and save the atlas of a checkpoint folder from the real test splits."""
+    model, card = load_model(folder)
+    test = load_split(card["dataset"], False, data_dir)
+    ood = load_split(other_dataset(card["dataset"]), False, data_dir)
+    torch.manual_seed(0)
+    arrays = build_atlas(model, test, ood)
+    save_atlas(folder, arrays)
+    return arrays
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m vae.atlas",
+        description="Rebuild atlas.npz (codes, scores, projections of both test splits) for a checkpoint.",
+    )
+    p.add_argument("checkpoint", type=Path, nargs="+", help="checkpoint folder(s)")
+    p.add_argument("--data-dir", help="dataset root (default: $VAE_DATA_DIR or ./data)")
+    args = p.parse_args(argv)
+    try:
+        for folder in args.checkpoint:
+            read_card(folder)
+            arrays = write_atlas(folder, args.data_dir)
+            print(f"wrote {folder / 'atlas.npz'} ({len(arrays)} arrays)")
+    except (CheckpointError, DatasetMissingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""The VAE and the plain autoencoder, with MLP and small conv encoder/decoder pairs.
+
+Both models share one interface: `encode(x) -> (mu, logvar)`, `decode(z) -> probabilities`,
+`forward(x) -> (logits, mu, logvar)`. For the autoencoder `logvar` is None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+IMAGE_SHAPE = (1, 28, 28)
+N_PIXELS = 28 * 28
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model's architecture."""
+
+    kind: str = "vae"  # "vae" or "ae"
+    arch: str = "mlp"  # "mlp" or "conv"
+    latent_dim: int = 2
+    hidden: tuple[int, ...] = (512, 256)  # MLP widths, input side first
+    channels: tuple[int, ...] = (32, 64)  # conv channels, input side first
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        d = dict(d)
+        for key in ("hidden", "channels"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, hidden: tuple[int, ...], out_dim: int):
+        super().__init__()
+        self.net = _mlp([N_PIXELS, *hidden, out_dim])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))  # (N, 1, 28, 28) -> (N, out_dim)
+
+
+class MLPDecoder(nn.Module):
+    def __init__(self, hidden: tuple[int, ...], latent_dim: int):
+        super().__init__()
+        self.net = _mlp([latent_dim, *reversed(hidden), N_PIXELS])
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(-1, *IMAGE_SHAPE)  # (N, z) -> (N, 1, 28, 28) logits
+
+
+class ConvEncoder(nn.Module):
+    def __init__(self, channels: tuple[int, ...], out_dim: int):
+        super().__init__()
+        c1, c2 = channels
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, c1, 4, stride=2, padding=1),  # -> (c1, 14, 14)
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1),  # -> (c2, 7, 7)
+            nn.ReLU(),
+        )
+        self.head = _mlp([c2 * 7 * 7, 256, out_dim])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x).flatten(1))  # (N, 1, 28, 28) -> (N, out_dim)
+
+
+class ConvDecoder(nn.Module):
+    def __init__(self, channels: tuple[int, ...], latent_dim: int):
+        super().__init__()
+        c1, c2 = channels
+        self.c2 = c2
+        self.fc = nn.Sequential(_mlp([latent_dim, 256, c2 * 7 * 7]), nn.ReLU())
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),  # -> (c1, 14, 14)
+            nn.ReLU(),
+            nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),  # -> (1, 28, 28) logits
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.deconv(self.fc(z).view(-1, self.c2, 7, 7))
+
+
+def _encoder_decoder(config: ModelConfig, out_dim: int) -> tuple[nn.Module, nn.Module]:
+    if config.arch == "mlp":
+        return MLPEncoder(config.hidden, out_dim), MLPDecoder(config.hidden, config.latent_dim)
+    if config.arch == "conv":
+        return ConvEncoder(config.channels, out_dim), ConvDecoder(config.channels, config.latent_dim)
+    raise ValueError(f"unknown architecture {config.arch!r}; choose 'mlp' or 'conv'")
+
+
+class VAE(nn.Module):
+    """Gaussian encoder q(z|x) = N(mu, diag(exp(logvar))) and Bernoulli decoder p(x|z)."""
+
+    is_variational = True
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.encoder, self.decoder = _encoder_decoder(config, 2 * config.latent_dim)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (N, z) each
+        return mu, logvar
+
+    def reparameterize(
+        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = mu + sigma * eps: the noise is an input, so gradients reach mu and logvar."""
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel probabilities, shape (N, 1, 28, 28)."""
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator)
+        return self.decode_logits(z), mu, logvar
+
+
+class Autoencoder(VAE):
+    """The same encoder and decoder with a deterministic code: logvar is None."""
+
+    is_variational = False
+
+    def __init__(self, config: ModelConfig):
+        nn.Module.__init__(self)
+        self.config = config
+        self.encoder, self.decoder = _encoder_decoder(config, config.latent_dim)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.encoder(x), None
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        mu, _ = self.encode(x)
+        return self.decode_logits(mu), mu, None
+
+
+def build_model(config: ModelConfig) -> VAE:
+    """A fresh model for `config` (an `Autoencoder` when config.kind == 'ae')."""
+    if config.kind == "vae":
+        return VAE(config)
+    if config.kind == "ae":
+        return Autoencoder(config)
+    raise ValueError(f"unknown model kind {config.kind!r}; choose 'vae' or 'ae'")

@@ -1,0 +1,219 @@
+"""Train a VAE or autoencoder: `python -m vae.train --dataset mnist --model vae --latent-dim 2`.
+
+Data stays in memory as uint8 tensors; each epoch ends with an atomic checkpoint write, so a kill
+loses at most the epoch in progress and `--resume` continues bit-for-bit from the last one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from vae import __version__
+from vae.checkpoint import (
+    CARD,
+    CheckpointError,
+    checkpoint_name,
+    load_train_state,
+    read_card,
+    save_train_state,
+    save_weights,
+    write_json,
+)
+from vae.data import DATASETS, DatasetMissingError, Split, load_split
+from vae.evaluate import evaluate
+from vae.models import VAE, ModelConfig, build_model
+from vae.objectives import neg_elbo
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: str = "mnist"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 2e-3
+    beta: float = 1.0
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "model": self.model.to_dict(), "schedule": "cosine"}
+
+
+def learning_rate(config: TrainConfig, progress: float) -> float:
+    """Cosine decay from lr to 0 over training; `progress` runs from 0 to 1."""
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train_epoch(
+    model: VAE, optimizer: torch.optim.Optimizer, data: Split, config: TrainConfig, epoch: int,
+    bar: tqdm | None = None,
+) -> float:  # fmt: skip
+    """One pass over `data` in a shuffle fixed by (seed, epoch); returns the mean loss per image."""
+    torch.manual_seed(config.seed * 100_003 + epoch)  # epoch-local noise: resume is exact
+    order = torch.randperm(len(data))
+    n_batches = math.ceil(len(data) / config.batch_size)
+    total = 0.0
+    model.train()
+    for step, idx in enumerate(order.split(config.batch_size)):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, (epoch + step / n_batches) / config.epochs)
+        x = data.as_float(idx)
+        logits, mu, logvar = model(x)
+        loss = neg_elbo(logits, x, mu, logvar, config.beta)[0].mean()
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
+                "lower --lr (or --beta) and train again."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.2f}", refresh=False)
+    return total / len(data)
+
+
+def _card(config: TrainConfig, name: str, epochs_done: int, wall: float, history: list) -> dict:
+    import torchvision
+
+    return {
+        "name": name,
+        "dataset": config.dataset,
+        "model": config.model.to_dict(),
+        "training": {**config.to_dict(), "epochs_done": epochs_done, "wall_time_s": round(wall, 1)},
+        "versions": {
+            "vae": __version__,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "python": platform.python_version(),
+        },
+        "history": history,
+        "metrics": None,
+    }
+
+
+def train(
+    config: TrainConfig,
+    out: Path,
+    resume: bool = False,
+    data: tuple[Split, Split] | None = None,
+    data_dir: str | None = None,
+    iwae_k: int = 100,
+    progress: bool = True,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> dict:
+    """Train into folder `out` and return its card (with test metrics once all epochs are done)."""
+    out = Path(out)
+    train_split, test_split = data or (
+        load_split(config.dataset, True, data_dir),
+        load_split(config.dataset, False, data_dir),
+    )
+    torch.manual_seed(config.seed)
+    model = build_model(config.model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    start, history, wall = 0, [], 0.0
+    if resume and (out / CARD).exists():
+        start = load_train_state(out, model, optimizer)
+        old = read_card(out)
+        history, wall = old.get("history", [])[:start], old["training"]["wall_time_s"]
+    name = out.name
+    n_batches = math.ceil(len(train_split) / config.batch_size)
+    bar = tqdm(total=n_batches * config.epochs, initial=n_batches * start, disable=not progress,
+               desc=name, unit="batch", dynamic_ncols=True)  # fmt: skip
+    for epoch in range(start, config.epochs):
+        t0 = time.perf_counter()
+        loss = train_epoch(model, optimizer, train_split, config, epoch, bar)
+        wall += time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "train_loss": round(loss, 4)})
+        save_train_state(out, model, optimizer, epoch + 1)
+        save_weights(model, out / "model.safetensors")
+        write_json(out / CARD, _card(config, name, epoch + 1, wall, history))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, loss)
+    bar.close()
+    card = _card(config, name, config.epochs, wall, history)
+    # Metrics of the float16 weights that ship, not of the float32 training copy.
+    from vae.checkpoint import load_model
+
+    shipped, _ = load_model(out)
+    card["metrics"] = evaluate(shipped, test_split, iwae_k)
+    write_json(out / CARD, card)
+    return card
+
+
+def _parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m vae.train",
+        description="Train a VAE (or a plain autoencoder) on MNIST or Fashion-MNIST on the CPU. "
+        "Writes a checkpoint folder after every epoch; Ctrl-C keeps the last complete epoch.",
+        epilog="Example: python -m vae.train --dataset mnist --model vae --latent-dim 2 --epochs 10",
+    )
+    p.add_argument("--dataset", choices=DATASETS, default=d.dataset, help="default: %(default)s")
+    p.add_argument("--model", choices=("vae", "ae"), default="vae", help="vae or plain autoencoder (default: vae)")
+    p.add_argument("--arch", choices=("mlp", "conv"), default="mlp", help="network type (default: mlp)")
+    p.add_argument("--latent-dim", type=int, default=2, help="size of the latent code (default: 2)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="total epochs (default: %(default)s)")
+    p.add_argument("--beta", type=float, default=d.beta, help="weight of the KL term (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
+    p.add_argument(
+        "--lr", type=float, default=d.lr, help="peak Adam learning rate, cosine-decayed (default: %(default)s)"
+    )
+    p.add_argument("--data-dir", help="dataset root (default: $VAE_DATA_DIR or ./data)")
+    p.add_argument("--out", type=Path, help="checkpoint folder (default: checkpoints/DATASET-MODEL-zN)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
+    p.add_argument("--iwae-k", type=int, default=100, help="importance samples for the final -log p(x) (default 100)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _parser()
+    args = p.parse_args(argv)
+    for flag, value in (
+        ("--latent-dim", args.latent_dim),
+        ("--epochs", args.epochs),
+        ("--batch-size", args.batch_size),
+    ):
+        if value < 1:
+            p.error(f"{flag} must be at least 1")
+    if not (args.lr > 0 and args.beta >= 0):
+        p.error("--lr must be positive and --beta non-negative")
+    config = TrainConfig(
+        dataset=args.dataset,
+        model=ModelConfig(kind=args.model, arch=args.arch, latent_dim=args.latent_dim),
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
+    )  # fmt: skip
+    out = args.out or Path("checkpoints") / checkpoint_name(args.dataset, args.model, args.latent_dim)
+    try:
+        card = train(config, out, args.resume, data_dir=args.data_dir, iwae_k=args.iwae_k, progress=not args.quiet)
+    except (DatasetMissingError, CheckpointError, TrainingDiverged) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; {out} holds the last complete epoch (continue with --resume).", file=sys.stderr)
+        return 130
+    metrics = ", ".join(f"{k} {v:.2f}" for k, v in card["metrics"].items() if isinstance(v, float))
+    print(f"saved {out} after {card['training']['wall_time_s']:.0f} s: {metrics}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,6 @@ projections by PCA (with its basis, to place new points) and by UMAP.
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from PIL import Image
 
 from vae.checkpoint import CheckpointError, load_model, read_card, save_atlas
+from vae.cli import ArgumentParser
 from vae.data import DatasetMissingError, Split, load_split, other_dataset
 from vae.evaluate import score_images
 from vae.models import VAE
@@ -83,7 +83,7 @@ def write_atlas(folder: Path, data_dir: str | None = None) -> dict[str, np.ndarr
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m vae.atlas",
         description="Rebuild atlas.npz (codes, scores, projections of both test splits) for a checkpoint.",
     )

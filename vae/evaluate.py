@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -10,6 +9,7 @@ import numpy as np
 import torch
 
 from vae.checkpoint import CheckpointError, load_model
+from vae.cli import ArgumentParser
 from vae.data import DatasetMissingError, Split, load_split
 from vae.models import VAE
 from vae.objectives import iwae_bound, neg_elbo, reconstruction_bce
@@ -70,8 +70,8 @@ def evaluate(model: VAE, split: Split, iwae_k: int = 100, seed: int = 0) -> dict
     return metrics
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(
         prog="python -m vae.evaluate",
         description="Evaluate a trained checkpoint on the 10,000-image test split of its dataset.",
         epilog="Example: python -m vae.evaluate checkpoints/mnist-vae-z2 --json",

@@ -6,7 +6,6 @@ loses at most the epoch in progress and `--resume` continues bit-for-bit from th
 
 from __future__ import annotations
 
-import argparse
 import math
 import platform
 import sys
@@ -29,6 +28,7 @@ from vae.checkpoint import (
     save_weights,
     write_json,
 )
+from vae.cli import ArgumentParser
 from vae.data import DATASETS, DatasetMissingError, Split, load_split
 from vae.evaluate import evaluate
 from vae.models import VAE, ModelConfig, build_model
@@ -157,9 +157,9 @@ def train(
     return card
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m vae.train",
         description="Train a VAE (or a plain autoencoder) on MNIST or Fashion-MNIST on the CPU. "
         "Writes a checkpoint folder after every epoch; Ctrl-C keeps the last complete epoch.",

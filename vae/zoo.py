@@ -6,7 +6,6 @@ Jobs run side by side, one thread each (small MLPs use two cores better as two p
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from itertools import product
 from pathlib import Path
 
 from vae.checkpoint import checkpoint_name
+from vae.cli import ArgumentParser
 
 RECIPE = {"arch": "conv", "batch_size": 128, "lr": 1e-3, "seed": 0}
 EPOCHS = {("vae", 16): 40, ("vae", 2): 30, ("ae", 16): 10, ("ae", 2): 10}  # the AE converges much sooner
@@ -45,7 +45,7 @@ def build(name: str, out: Path, data_dir: str | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vae.zoo", description="Train and atlas the eight shipped models.")
+    p = ArgumentParser(prog="python -m vae.zoo", description="Train and atlas the eight shipped models.")
     p.add_argument("--only", nargs="+", choices=SHIPPED, help="build only these models")
     p.add_argument("--out", type=Path, default=Path("checkpoints"), help="default: checkpoints")
     p.add_argument("--data-dir", help="dataset root (default: $VAE_DATA_DIR or ./data)")

@@ -48,13 +48,16 @@ class TrainConfig:
     lr: float = 2e-3
     beta: float = 1.0
     seed: int = 0
+    schedule: str = "cosine"  # or "constant"
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "model": self.model.to_dict(), "schedule": "cosine"}
+        return {**asdict(self), "model": self.model.to_dict()}
 
 
 def learning_rate(config: TrainConfig, progress: float) -> float:
-    """Cosine decay from lr to 0 over training; `progress` runs from 0 to 1."""
+    """Cosine decay from lr to 0 over training (or a constant lr); `progress` runs from 0 to 1."""
+    if config.schedule == "constant":
+        return config.lr
     return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -176,6 +179,8 @@ def _parser() -> ArgumentParser:
     p.add_argument(
         "--lr", type=float, default=d.lr, help="peak Adam learning rate, cosine-decayed (default: %(default)s)"
     )
+    p.add_argument("--schedule", choices=("cosine", "constant"), default=d.schedule,
+                   help="learning-rate schedule (default: %(default)s)")  # fmt: skip
     p.add_argument("--data-dir", help="dataset root (default: $VAE_DATA_DIR or ./data)")
     p.add_argument("--out", type=Path, help="checkpoint folder (default: checkpoints/DATASET-MODEL-zN)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
@@ -200,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset=args.dataset,
         model=ModelConfig(kind=args.model, arch=args.arch, latent_dim=args.latent_dim),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
+        schedule=args.schedule,
     )  # fmt: skip
     out = args.out or Path("checkpoints") / checkpoint_name(args.dataset, args.model, args.latent_dim)
     try:

@@ -179,23 +179,6 @@ def prior_samples_png(folder: str, n: int = 8, seed: int = 0) -> bytes:
     return figures.png_bytes(figures.mosaic(images.reshape(n, n, 28, 28)), scale=2)
 
 
-def _leave_pages_folder_mode() -> None:
-    """Run app.py's navigation even when a fresh server's first visit is a page URL such as /map.
-
-    Streamlit treats a `pages/` folder next to the entrypoint as its old multipage mode and, until some
-    session has run `st.navigation`, runs pages/<name>.py directly, without app.py (no model picker, the
-    folder's files listed as pages). Switching that mode off and rerunning hands control back to app.py.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-_leave_pages_folder_mode()
-
-
 # --- Your data glue: user images, the anomaly threshold in use -----------------------------------------------
 
 
@@ -256,3 +239,20 @@ def cached_aurocs(folder: str) -> dict[str, float]:
         return anomaly.atlas_aurocs(load_atlas(folder))
     except (CheckpointError, KeyError, ValueError):
         return {}
+
+
+def _leave_pages_folder_mode() -> None:
+    """Run app.py's navigation even when a fresh server's first visit is a page URL such as /map.
+
+    Streamlit treats a `pages/` folder next to the entrypoint as its old multipage mode and, until some
+    session has run `st.navigation`, runs pages/<name>.py directly, without app.py (no model picker, the
+    folder's files listed as pages). Switching that mode off and rerunning hands control back to app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_folder_mode()

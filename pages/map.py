@@ -1,0 +1,287 @@
+"""Latent map: every test image at its code; decode any point; the manifold overlay; prior samples; traversals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
+
+from pages.common import (
+    Selection,
+    clicked_spot,
+    current_selection,
+    manifold_tiles,
+    missing_data_hint,
+    prior_samples_png,
+    selected_test_indices,
+    selection_event,
+    test_images,
+)
+from vae import figures, latent
+
+CHART = "map_chart"
+DECODED_SCALE = 7  # the decoded image is shown 28 x 7 = 196 px wide
+
+
+def slider_keys(sel: Selection) -> list[str]:
+    return [f"map_z_{sel.folder.name}_{i}" for i in range(sel.latent_dim)]
+
+
+def subscript(i: int) -> str:
+    return "z" + str(i + 1).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+
+
+def set_code(keys: list[str], ranges: np.ndarray, code: np.ndarray) -> None:
+    """Move the decode sliders to `code` (clipped to their ranges)."""
+    for key, (lo, hi), value in zip(keys, ranges, np.asarray(code, dtype=np.float64).ravel(), strict=True):
+        st.session_state[key] = float(np.clip(round(float(value), 2), lo, hi))
+
+
+def selected_indices(sel: Selection) -> list[int]:
+    """The test images selected on this model's map (kept across reruns; the chart forgets on redraw)."""
+    chosen = st.session_state.get("map_selected") or {}
+    indices = chosen.get("indices", []) if chosen.get("folder") == sel.folder.name else []
+    return [i for i in indices if i < len(sel.atlas["mu"])]
+
+
+def apply_map_event(sel: Selection, projection: latent.MapProjection, keys: list[str], ranges: np.ndarray) -> None:
+    """Act once on a new click, box or lasso: remember the selected images; a click also moves the crosshair."""
+    selection = selection_event(CHART)
+    if not any(selection.values()):
+        st.session_state["map_last_event"] = None
+        return
+    signature = json.dumps(selection, sort_keys=True, default=str)
+    if signature == st.session_state.get("map_last_event"):
+        return
+    st.session_state["map_last_event"] = signature
+    indices = selected_test_indices(selection)
+    if indices:
+        st.session_state["map_selected"] = {"folder": sel.folder.name, "dataset": sel.dataset, "indices": indices}
+    spot = clicked_spot(selection)
+    if spot is not None:
+        set_code(keys, ranges, projection.codes[indices[0]] if indices else projection.to_latent(spot)[0])
+
+
+def decode_panel(sel: Selection, keys: list[str], ranges: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """The decoded image of the sliders' code, then the sliders; returns the code."""
+    code = np.array([st.session_state[k] for k in keys], dtype=np.float32)
+    image = latent.decode(sel.model, code[None])[0]
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    left.image(figures.png_bytes(image, scale=DECODED_SCALE), width=28 * DECODED_SCALE, output_format="PNG")
+    right.markdown("**Decoded point**")
+    if len(code) == 2:
+        right.caption(f"z₁ = {code[0]:+.2f}, z₂ = {code[1]:+.2f}")
+    else:
+        right.caption(f"A {len(code)}-D code; the ring marks where it falls on the map.")
+    indices = selected_indices(sel)
+    right.button(
+        "Selected",
+        key="map_from_selected",
+        icon=":material/my_location:",
+        disabled=not indices,
+        on_click=set_code,
+        args=(keys, ranges, sel.atlas["mu"][indices[0]] if indices else default),
+        help="Start from the selected point's code.",
+    )
+    centre = "the prior's mean" if sel.model.is_variational else "the codes' median"
+    right.button(
+        "Centre",
+        key="map_reset",
+        icon=":material/center_focus_weak:",
+        on_click=set_code,
+        args=(keys, ranges, default),
+        help=f"Back to {centre}.",
+    )
+    step = float(max((ranges[:, 1] - ranges[:, 0]).max() / 200, 0.01))
+    sliders = st.container(height=230 if len(keys) > 4 else "content", border=False)
+    columns = sliders.columns(2 if len(keys) > 4 else 1)
+    for i, (key, (lo, hi)) in enumerate(zip(keys, ranges, strict=True)):
+        columns[i % len(columns)].slider(subscript(i), float(lo), float(hi), step=step, key=key, format="%.2f")
+    return code
+
+
+def map_figure(sel: Selection, projection: latent.MapProjection, code: np.ndarray, grid: dict | None):
+    coords = projection.coords
+    if projection.kind == "latent":
+        ranges = latent.code_ranges(projection.codes, prior=sel.model.is_variational)
+        x_range, y_range = tuple(ranges[0]), tuple(ranges[1])
+        titles = ("z₁", "z₂")
+    else:
+        x_range, y_range = figures.padded_range(coords[:, 0]), figures.padded_range(coords[:, 1])
+        titles = (f"{latent.PROJECTIONS[projection.kind]} 1", f"{latent.PROJECTIONS[projection.kind]} 2")
+    indices = selected_indices(sel)
+    tiles = None
+    if grid is not None:
+        tiles = manifold_tiles(
+            str(sel.folder), projection.kind, grid["n"], grid["span"], grid["spacing"], grid["center"]
+        )
+    return figures.latent_map_figure(
+        coords,
+        sel.atlas["labels"],
+        sel.class_names,
+        crosshair=projection.to_map(code)[0],
+        selected=coords[indices] if indices else None,
+        tiles=tiles,
+        x_range=x_range,
+        y_range=y_range,
+        axis_titles=titles,
+        equal_aspect=projection.kind != "umap",
+        height=470,
+        opacity=0.15 if tiles else 0.55,
+    )
+
+
+def selection_details(sel: Selection, indices: list[int]) -> None:
+    """The selected test image(s): original, reconstruction, label and scores; a grid for many."""
+    originals = test_images(sel.dataset)
+    atlas = sel.atlas
+    if not indices:
+        st.caption("Click a point to see its image and scores; box or lasso a group to see them together.")
+        return
+    if originals is None:
+        st.caption(missing_data_hint(sel.dataset))
+    if len(indices) == 1:
+        i = indices[0]
+        recon = latent.decode(sel.model, atlas["mu"][i : i + 1])[0]
+        cols = st.columns([1, 1, 2], vertical_alignment="center")
+        if originals is not None:
+            cols[0].image(figures.png_bytes(originals[i], scale=3), caption="original", output_format="PNG")
+        cols[1].image(figures.png_bytes(recon, scale=3), caption="reconstruction", output_format="PNG")
+        scores = [("−ELBO", "neg_elbo"), ("recon", "recon"), ("KL", "kl"), ("BCE", "bce"), ("MSE", "mse")]
+        text = " · ".join(f"{name} {atlas[key][i]:.3g}" for name, key in scores if key in atlas)
+        cols[2].markdown(f"**{sel.class_names[atlas['labels'][i]]}** · test image {i}")
+        cols[2].caption(f"{text} (nats; MSE per pixel)")
+        return
+    shown = indices[:64]
+    images = originals[shown] if originals is not None else latent.decode(sel.model, atlas["mu"][shown])
+    cols = 8
+    padded = np.ones((-(-len(shown) // cols) * cols, 28, 28), dtype=np.float32)
+    padded[: len(shown)] = images / 255.0 if images.dtype == np.uint8 else images
+    st.markdown(f"**{len(indices)} images selected**" + (" (first 64 shown)" if len(indices) > 64 else ""))
+    counts = np.bincount(atlas["labels"][indices], minlength=len(sel.class_names))
+    st.caption(" · ".join(f"{sel.class_names[c]}: {n}" for c, n in enumerate(counts) if n))
+    st.image(
+        figures.png_bytes(figures.mosaic(padded.reshape(-1, cols, 28, 28)), scale=2),
+        caption="originals" if originals is not None else "reconstructions (originals not on disk)",
+        output_format="PNG",
+    )
+
+
+def traversals(sel: Selection, code: np.ndarray) -> None:
+    if sel.latent_dim == 2:
+        st.caption("With two latent dimensions the map itself is the traversal: move the sliders or click the map.")
+        return
+    scale = sel.atlas["mu"].std(0)
+    images = latent.decode(sel.model, latent.traversal_codes(code, scale, steps=9))
+    st.caption(
+        "One row per latent dimension, moved from −3σ to +3σ around the decoded point "
+        "(σ: that dimension's spread over the test codes)."
+    )
+    st.image(figures.png_bytes(figures.mosaic(images), scale=2), output_format="PNG")
+
+
+@st.fragment
+def explorer(sel: Selection, projection_kind: str, grid: dict | None) -> None:
+    """Map and decode panel: reruns alone when a slider moves or the map is clicked."""
+    projection = latent.map_projection(sel.atlas, projection_kind)
+    keys = slider_keys(sel)
+    ranges = latent.code_ranges(projection.codes, prior=sel.model.is_variational)
+    default = np.zeros(sel.latent_dim) if sel.model.is_variational else np.median(projection.codes, axis=0)
+    if any(k not in st.session_state for k in keys):
+        set_code(keys, ranges, default)
+    apply_map_event(sel, projection, keys, ranges)
+
+    map_col, panel = st.columns([3, 2], gap="medium")
+    with panel:  # drawn first so the decoded image reaches the browser before the map
+        code = decode_panel(sel, keys, ranges, default)
+        st.divider()
+        selection_details(sel, selected_indices(sel))
+    with map_col:
+        figure = map_figure(sel, projection, code, grid)
+        st.plotly_chart(
+            figure,
+            key=CHART,
+            on_select="rerun",
+            selection_mode=("points", "box", "lasso"),
+            config={"displaylogo": False, "scrollZoom": False},
+        )
+
+    prior_tab, traversal_tab = st.tabs(["Prior samples", "Traversals"])
+    with prior_tab:
+        seed = st.session_state.get("map_prior_seed", 0)
+        st.caption("Images decoded from codes drawn from the prior z ~ N(0, I).")
+        st.image(prior_samples_png(str(sel.folder), 8, seed), output_format="PNG")
+        if st.button("Draw new samples", key="map_prior_new"):
+            st.session_state["map_prior_seed"] = seed + 1
+            st.rerun(scope="fragment")
+    with traversal_tab:
+        traversals(sel, code)
+
+
+def grid_settings(sel: Selection, projection_kind: str) -> dict | None:
+    """The manifold overlay's controls; None while it is off."""
+    coords = latent.map_projection(sel.atlas, projection_kind).coords
+    (x0, x1), (y0, y1) = latent.occupied_region(coords)
+    half = round(max(x1 - x0, y1 - y0) / 2, 1)
+    gaussian_ok = sel.model.is_variational and projection_kind != "umap"
+    name = f"{sel.folder.name}_{projection_kind}"
+    with st.popover("Grid settings", icon=":material/grid_on:"):
+        n = st.slider("Tiles per side", 5, 30, 15, key="map_grid_n")
+        span = st.slider(
+            "Span (half-width, map units)",
+            round(half / 4, 1),
+            round(half * 2, 1),
+            half,
+            step=0.1,
+            key=f"map_grid_span_{name}",
+        )
+        spacing = "linear"
+        if gaussian_ok:
+            spacing = st.radio(
+                "Spacing",
+                latent.SPACINGS,
+                key="map_grid_spacing",
+                horizontal=True,
+                format_func={"linear": "even", "gaussian": "inverse Gaussian CDF"}.get,
+                help="Kingma & Welling's manifold figure: even steps in prior probability, "
+                "so tiles crowd where the prior has its mass.",
+            )
+    if not st.session_state.get("map_overlay"):
+        return None
+    center = (0.0, 0.0) if spacing == "gaussian" else (round((x0 + x1) / 2, 2), round((y0 + y1) / 2, 2))
+    return {"n": n, "span": span, "spacing": spacing, "center": center}
+
+
+sel = current_selection()
+if sel is None:
+    st.stop()
+
+st.title("Latent map", anchor=False)
+st.caption(
+    "Each dot is a test image at its latent mean. Click anywhere on the map, or move the sliders, to decode "
+    "that point; box or lasso a group to see its images."
+)
+projections = latent.available_projections(sel.atlas)
+controls = st.columns([2.2, 1.6, 1.6, 2], vertical_alignment="center")
+if len(projections) > 1:
+    projection_kind = (
+        controls[0].segmented_control(
+            "Projection",
+            projections,
+            default=projections[0],
+            key="map_projection",
+            format_func=latent.PROJECTIONS.get,
+            label_visibility="collapsed",
+            help="How the codes are drawn in 2-D (the decoder always gets the full code).",
+        )
+        or projections[0]
+    )
+else:
+    projection_kind = projections[0]
+    controls[0].caption("The map is the 2-D latent space itself.")
+controls[1].toggle("Manifold overlay", key="map_overlay", help="Lay the decoded grid over the map.")
+with controls[2]:
+    grid = grid_settings(sel, projection_kind)
+
+explorer(sel, projection_kind, grid)

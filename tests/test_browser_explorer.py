@@ -1,0 +1,67 @@
+"""The explorer pages in headless Chromium against the real Streamlit server (conftest's `app_url` and `page`)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+PAGES = {"/map": "Latent map", "/": "VAE Latent Explorer", "/interpolate": "Interpolation", "/compare": "VAE vs AE"}
+TIMEOUT = 90_000  # ms; the first visit loads torch, the models and the atlases
+
+
+def open_page(page: Page, url: str, title: str) -> None:
+    """Go to `url` and wait until the page's script has finished."""
+    page.goto(url)
+    expect(page.get_by_role("heading", name=title)).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator('[data-testid="stApp"]')).to_have_attribute(
+        "data-test-script-state", "notRunning", timeout=TIMEOUT
+    )
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+@pytest.mark.parametrize(("path", "title"), PAGES.items())
+def test_page_opens_with_the_navigation_and_no_exception(page, app_url, path, title):
+    open_page(page, app_url + path, title)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    expect(sidebar.get_by_text("Latent map")).to_be_visible()
+    expect(sidebar.get_by_text("Dataset")).to_be_visible()  # app.py ran: the model picker is there
+    if path in ("/map", "/interpolate", "/compare"):
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=TIMEOUT)
+
+
+def decoded_image(page: Page):
+    return page.locator('[data-testid="stImage"] img').first
+
+
+def test_map_and_decoded_image_are_visible_together_at_1280x800(page, app_url):
+    open_page(page, app_url + "/map", "Latent map")
+    plot = page.locator(".js-plotly-plot .nsewdrag").first
+    expect(plot).to_be_visible(timeout=TIMEOUT)
+    for box in (plot.bounding_box(), decoded_image(page).bounding_box()):
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800, box
+
+
+def test_moving_a_slider_with_the_keyboard_decodes_a_new_image(page, app_url):
+    open_page(page, app_url + "/map", "Latent map")
+    image = decoded_image(page)
+    before = image.get_attribute("src")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").locator('input[type="range"]')
+    slider.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    expect(image).not_to_have_attribute("src", before, timeout=30_000)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_clicking_empty_space_on_the_map_decodes_that_spot(page, app_url):
+    open_page(page, app_url + "/map", "Latent map")
+    plot = page.locator(".js-plotly-plot .nsewdrag").first
+    expect(plot).to_be_visible(timeout=TIMEOUT)
+    image = decoded_image(page)
+    before = image.get_attribute("src")
+    box = plot.bounding_box()
+    page.mouse.click(box["x"] + 0.92 * box["width"], box["y"] + 0.08 * box["height"])  # top right: no test codes
+    expect(image).not_to_have_attribute("src", before, timeout=30_000)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)

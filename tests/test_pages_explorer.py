@@ -1,0 +1,252 @@
+"""The explorer pages (/, /map, /interpolate, /compare) through Streamlit's AppTest, on the real checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vae.checkpoint import load_atlas
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+MAP_CHART = "map_chart"
+
+
+@pytest.fixture(autouse=True)
+def _real_models(monkeypatch, checkpoints_dir, data_dir):
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
+    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+
+
+def open_page(page: str, **state) -> AppTest:
+    """Run app.py on `page` with session state preset (e.g. latent_dim=16)."""
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def image_urls(at: AppTest) -> list[str]:
+    """Media URLs of the page's images in order (the URL carries a hash of the image bytes)."""
+    return [img.proto.imgs[0].url for img in at.get("image")]
+
+
+def map_spec(at: AppTest) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def z_sliders(at: AppTest, name: str) -> list:
+    """The decode sliders of model `name`, in latent-dimension order."""
+    prefix = f"map_z_{name}_"
+    return sorted((s for s in at.slider if s.key and s.key.startswith(prefix)), key=lambda s: int(s.key[len(prefix) :]))
+
+
+def select_on_map(at: AppTest, points: list[dict], lasso: bool = False) -> AppTest:
+    """Simulate a Plotly selection event on the latent map and rerun."""
+    area = [{"x": [0, 1, 1], "y": [0, 0, 1]}] if lasso else []
+    at.session_state[MAP_CHART] = {"selection": {"points": points, "point_indices": [], "box": [], "lasso": area}}
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+# --- overview -----------------------------------------------------------------------------------------------------
+
+
+def test_overview_explains_links_and_shows_the_model_card(checkpoints_dir):
+    at = open_page("overview")
+    text = " ".join(m.value for m in at.markdown)
+    assert "evidence lower bound" in text and "autoencoder" in text
+    assert len(at.get("graphviz_chart")) == 1 and len(at.latex) == 1
+    assert len(at.get("page_link")) == 5
+    card = json.loads((checkpoints_dir / "mnist-vae-z2" / "card.json").read_text())
+    assert f"| −ELBO | {card['metrics']['neg_elbo']:.1f} |" in text
+
+
+def test_overview_card_of_an_autoencoder_has_no_elbo():
+    at = open_page("overview", kind="ae")
+    text = " ".join(m.value for m in at.markdown)
+    assert "| BCE |" in text and "−ELBO" not in text
+
+
+# --- latent map ---------------------------------------------------------------------------------------------------
+
+
+def test_map_shows_every_test_image_sliders_and_the_decoded_point():
+    at = open_page("map")
+    spec = map_spec(at)
+    names = [t.get("name") for t in spec["data"] if t["type"] == "scattergl" and t.get("showlegend", True)]
+    assert names == [str(d) for d in range(10)]
+    assert [s.label for s in z_sliders(at, "mnist-vae-z2")] == ["z₁", "z₂"]
+    assert len(image_urls(at)) >= 2  # the decoded point and the prior samples
+    assert any(t.get("name") == "click grid" for t in spec["data"])
+
+
+def test_moving_a_slider_changes_the_decoded_image_and_moves_the_crosshair():
+    at = open_page("map")
+    before = image_urls(at)[0]
+    z_sliders(at, "mnist-vae-z2")[0].set_value(1.5).run()
+    assert not at.exception
+    assert image_urls(at)[0] != before
+    assert {s["x0"] for s in map_spec(at)["layout"]["shapes"] if s["xref"] == "x"} == {1.5}
+
+
+def test_clicking_empty_space_decodes_that_spot():
+    at = open_page("map")
+    before = image_urls(at)[0]
+    select_on_map(at, [{"x": 1.25, "y": -0.75, "curve_number": 0, "point_index": 17}])
+    assert [s.value for s in z_sliders(at, "mnist-vae-z2")] == [1.25, -0.75]
+    assert image_urls(at)[0] != before
+    assert "test image" not in " ".join(m.value for m in at.markdown)  # empty space selects no image
+
+
+def test_clicking_a_point_shows_its_image_scores_and_moves_the_crosshair(checkpoints_dir):
+    mu = load_atlas(checkpoints_dir / "mnist-vae-z2")["mu"]
+    at = open_page("map")
+    select_on_map(at, [{"x": float(mu[42, 0]), "y": float(mu[42, 1]), "customdata": 42, "curve_number": 3}])
+    text = " ".join(m.value for m in at.markdown)
+    assert "test image 42" in text
+    assert "−ELBO" in " ".join(c.value for c in at.caption)
+    captions = [img.proto.imgs[0].caption for img in at.get("image")]
+    assert "original" in captions and "reconstruction" in captions
+    assert np.allclose([s.value for s in z_sliders(at, "mnist-vae-z2")], mu[42], atol=0.006)
+
+
+def test_a_later_slider_move_is_not_undone_by_the_old_click():
+    at = open_page("map")
+    select_on_map(at, [{"x": 1.0, "y": 1.0}])
+    z_sliders(at, "mnist-vae-z2")[1].set_value(-2.0).run()
+    assert [s.value for s in z_sliders(at, "mnist-vae-z2")] == [1.0, -2.0]
+
+
+def test_a_lasso_shows_a_grid_of_the_selected_images():
+    at = open_page("map")
+    points = [{"x": 0.0, "y": 0.0, "customdata": i} for i in range(3, 15)]
+    before = [s.value for s in z_sliders(at, "mnist-vae-z2")]
+    select_on_map(at, points, lasso=True)
+    assert "12 images selected" in " ".join(m.value for m in at.markdown)
+    assert [s.value for s in z_sliders(at, "mnist-vae-z2")] == before  # a lasso does not move the crosshair
+
+
+def test_manifold_overlay_lays_decoded_tiles_on_the_map():
+    at = open_page("map")
+    assert not map_spec(at)["layout"].get("images")
+    at.toggle(key="map_overlay").set_value(True).run()
+    at.slider(key="map_grid_n").set_value(6).run()
+    assert not at.exception
+    images = map_spec(at)["layout"]["images"]
+    assert len(images) == 36 and images[0]["source"].startswith("data:image/png")
+    at.radio(key="map_grid_spacing").set_value("gaussian").run()
+    gaussian = map_spec(at)["layout"]["images"]
+    assert not at.exception and len(gaussian) == 36
+    xs = sorted({round(i["x"], 6) for i in gaussian})
+    assert np.diff(xs)[len(xs) // 2 - 1] < np.diff(xs)[0]  # tiles crowd at the centre
+
+
+def test_z16_map_has_projections_sixteen_sliders_and_traversals(checkpoints_dir):
+    mu = load_atlas(checkpoints_dir / "mnist-vae-z16")["mu"]
+    at = open_page("map", latent_dim=16)
+    sliders = z_sliders(at, "mnist-vae-z16")
+    assert len(sliders) == 16
+    assert at.button(key="map_from_selected").disabled
+    select_on_map(at, [{"x": 0.0, "y": 0.0, "customdata": 7}, {"x": 0.1, "y": 0.0, "customdata": 9}], lasso=True)
+    at.button(key="map_from_selected").click().run()
+    assert np.allclose([s.value for s in z_sliders(at, "mnist-vae-z16")], mu[7], atol=0.006)
+    before = image_urls(at)
+    z_sliders(at, "mnist-vae-z16")[5].set_value(0.5).run()
+    after = image_urls(at)
+    assert after[0] != before[0]  # the decoded point
+    assert len(set(after) - set(before)) >= 2  # ... and the traversals around it
+    at.button_group(key="map_projection").set_value("umap").run()
+    assert not at.exception
+    assert map_spec(at)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
+
+
+def test_autoencoder_map_centres_on_its_codes(checkpoints_dir):
+    mu = load_atlas(checkpoints_dir / "mnist-ae-z2")["mu"]
+    at = open_page("map", kind="ae")
+    assert np.allclose([s.value for s in z_sliders(at, "mnist-ae-z2")], np.median(mu, axis=0), atol=0.006)
+
+
+# --- interpolation ------------------------------------------------------------------------------------------------
+
+
+def test_interpolation_shows_both_paths_for_the_model_and_its_autoencoder():
+    at = open_page("interpolate")
+    captions = [img.proto.imgs[0].caption for img in at.get("image")]
+    assert captions.count("linear") == 2 and captions.count("spherical") == 2
+    assert "mnist-ae-z2" in " ".join(m.value for m in at.markdown)
+    names = [t.get("name") for t in map_spec(at)["data"]]
+    assert "linear" in names and "spherical" in names
+    assert len(at.get("download_button")) == 4
+
+
+def test_changing_an_endpoint_or_the_steps_changes_the_strips():
+    at = open_page("interpolate")
+    before = image_urls(at)
+    at.selectbox(key="interp_b_class").set_value(7).run()
+    changed = image_urls(at)
+    assert changed[2] != before[2]
+    at.slider(key="interp_steps").set_value(5).run()
+    assert not at.exception and image_urls(at)[2] != changed[2]
+
+
+def test_random_pair_and_map_selection_pick_the_endpoints(checkpoints_dir):
+    labels = load_atlas(checkpoints_dir / "mnist-vae-z2")["labels"]
+    at = open_page("interpolate")
+    assert at.button[1].disabled  # nothing selected on the map yet
+    at.button[0].click().run()
+    assert not at.exception
+    at = open_page("interpolate", map_selected={"folder": "mnist-vae-z2", "dataset": "mnist", "indices": [5, 9, 42]})
+    at.button[1].click().run()
+    captions = [img.proto.imgs[0].caption for img in at.get("image")]
+    assert "#5" in captions and "#42" in captions
+    assert at.selectbox(key="interp_a_class").value == labels[5]
+
+
+# --- VAE vs AE ----------------------------------------------------------------------------------------------------
+
+
+def test_compare_shows_both_models_and_the_gap_numbers():
+    at = open_page("compare")
+    table = next(m.value for m in at.markdown if "Empty cells" in m.value)
+    rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in table.splitlines()[2:]}
+    assert set(rows) == {"Empty cells over the occupied region", "Jump ratio (p99 / median pixel change)",
+                         "Latent extent (p99 distance from 0)"}  # fmt: skip
+    assert all(cell.strip() for cells in rows.values() for cell in cells)
+    assert len(at.get("plotly_chart")) == 4 and len(at.get("image")) == 2
+    assert any("jump ratio" in m.value for m in at.markdown)
+    spec = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert spec[0]["layout"]["xaxis"]["range"] == spec[1]["layout"]["xaxis"]["range"]  # matched axes
+    assert len(spec[2]["layout"]["images"]) == 12 * 12
+    at.toggle(key="compare_matched").set_value(False).run()
+    spec = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert spec[0]["layout"]["xaxis"]["range"] != spec[1]["layout"]["xaxis"]["range"]
+
+
+# --- missing pieces -----------------------------------------------------------------------------------------------
+
+
+def test_without_the_dataset_everything_but_the_originals_still_works(monkeypatch, tmp_path):
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path))
+    at = open_page("map")
+    select_on_map(at, [{"x": 0.0, "y": 0.0, "customdata": 3}])
+    assert any("not on disk" in c.value for c in at.caption)
+    captions = [img.proto.imgs[0].caption for img in at.get("image")]
+    assert "reconstruction" in captions and "original" not in captions
+    at = open_page("interpolate")
+    assert any("not on disk" in c.value for c in at.caption)
+    assert not list(tmp_path.iterdir())  # nothing was downloaded
+
+
+@pytest.mark.parametrize("page", ["overview", "map", "interpolate", "compare"])
+def test_a_missing_checkpoint_gives_one_clear_message(monkeypatch, tmp_path, page):
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(tmp_path))
+    at = open_page(page)
+    assert len(at.error) >= 1 and "card.json is missing" in at.error[0].value

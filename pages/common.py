@@ -11,7 +11,7 @@ import streamlit as st
 
 from vae import anomaly, figures, images, latent
 from vae.checkpoint import CheckpointError, checkpoint_name, find_checkpoints, load_atlas, load_model, read_card
-from vae.data import CLASS_NAMES, DatasetMissingError, data_dir, load_split
+from vae.data import CLASS_NAMES, DatasetMissingError, data_dir, load_split, on_disk
 from vae.models import VAE
 
 
@@ -98,11 +98,8 @@ def available_models() -> list[str]:
 
 
 def dataset_on_disk(dataset: str) -> bool:
-    """Whether `dataset` is on disk (torchvision checks all four raw files; then loading never downloads)."""
-    from vae.data import _FOLDERS, _RAW_FILES
-
-    raw = data_dir() / _FOLDERS[dataset] / "raw"
-    return all((raw / name).is_file() or (raw / name.removesuffix(".gz")).is_file() for name in _RAW_FILES)
+    """Whether `dataset` is on disk (then loading it never downloads)."""
+    return on_disk(dataset)
 
 
 @st.cache_resource(show_spinner="Loading the test images…")

@@ -137,3 +137,10 @@ def test_train_cli_on_a_missing_dataset(tmp_path, capsys, monkeypatch):
     assert code == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: mnist is not in") and len(err.splitlines()) == 1
+
+
+def test_on_disk(data_dir, tmp_path):
+    from vae.data import on_disk
+
+    assert on_disk("mnist", data_dir) and on_disk("fashion-mnist", data_dir)
+    assert not on_disk("mnist", tmp_path)

@@ -7,7 +7,6 @@ nothing here needs the datasets; a new image is scored exactly as the atlas was 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -19,6 +18,7 @@ import torch
 
 from vae.atlas import png_bits
 from vae.checkpoint import CheckpointError, load_atlas, load_model
+from vae.cli import ArgumentParser
 from vae.data import other_dataset
 from vae.evaluate import score_images
 from vae.latent import MapProjection
@@ -228,8 +228,8 @@ def posterior_on_map(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(
         prog="python -m vae.anomaly",
         description="AUROC of each anomaly score: the model's test split against the other dataset's test split "
         "(from the checkpoint's atlas; no dataset needed).",

@@ -51,6 +51,12 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path(explicit or os.environ.get("VAE_DATA_DIR") or "data")
 
 
+def on_disk(name: str, root: str | os.PathLike | None = None) -> bool:
+    """Whether all four raw files of `name` are under the root, so loading it never downloads."""
+    raw = data_dir(root) / _FOLDERS[name] / "raw"
+    return all((raw / f).is_file() or (raw / f.removesuffix(".gz")).is_file() for f in _RAW_FILES)
+
+
 def other_dataset(name: str) -> str:
     """The out-of-distribution partner of a dataset."""
     return DATASETS[1 - DATASETS.index(name)]

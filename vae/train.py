@@ -49,6 +49,7 @@ class TrainConfig:
     beta: float = 1.0
     seed: int = 0
     schedule: str = "cosine"  # or "constant"
+    weight_decay: float = 0.0  # decoupled (AdamW); 0 is plain Adam
 
     def to_dict(self) -> dict:
         return {**asdict(self), "model": self.model.to_dict()}
@@ -129,7 +130,7 @@ def train(
     )
     torch.manual_seed(config.seed)
     model = build_model(config.model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start, history, wall = 0, [], 0.0
     if resume and (out / CARD).exists():
         start = load_train_state(out, model, optimizer)
@@ -181,6 +182,8 @@ def _parser() -> ArgumentParser:
     )
     p.add_argument("--schedule", choices=("cosine", "constant"), default=d.schedule,
                    help="learning-rate schedule (default: %(default)s)")  # fmt: skip
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                   help="decoupled weight decay of AdamW (default: %(default)s, plain Adam)")  # fmt: skip
     p.add_argument("--data-dir", help="dataset root (default: $VAE_DATA_DIR or ./data)")
     p.add_argument("--out", type=Path, help="checkpoint folder (default: checkpoints/DATASET-MODEL-zN)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
@@ -205,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset=args.dataset,
         model=ModelConfig(kind=args.model, arch=args.arch, latent_dim=args.latent_dim),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
-        schedule=args.schedule,
+        schedule=args.schedule, weight_decay=args.weight_decay,
     )  # fmt: skip
     out = args.out or Path("checkpoints") / checkpoint_name(args.dataset, args.model, args.latent_dim)
     try:

@@ -173,6 +173,8 @@ def _parser() -> ArgumentParser:
     p.add_argument("--model", choices=("vae", "ae"), default="vae", help="vae or plain autoencoder (default: vae)")
     p.add_argument("--arch", choices=("mlp", "conv"), default="mlp", help="network type (default: mlp)")
     p.add_argument("--latent-dim", type=int, default=2, help="size of the latent code (default: 2)")
+    p.add_argument("--hidden", type=int, nargs="+", default=list(ModelConfig.hidden), metavar="N",
+                   help="MLP layer widths, input side first (default: %(default)s)")  # fmt: skip
     p.add_argument("--epochs", type=int, default=d.epochs, help="total epochs (default: %(default)s)")
     p.add_argument("--beta", type=float, default=d.beta, help="weight of the KL term (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
@@ -199,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         ("--latent-dim", args.latent_dim),
         ("--epochs", args.epochs),
         ("--batch-size", args.batch_size),
+        *(("--hidden", h) for h in args.hidden),
     ):
         if value < 1:
             p.error(f"{flag} must be at least 1")
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--lr must be positive and --beta non-negative")
     config = TrainConfig(
         dataset=args.dataset,
-        model=ModelConfig(kind=args.model, arch=args.arch, latent_dim=args.latent_dim),
+        model=ModelConfig(kind=args.model, arch=args.arch, latent_dim=args.latent_dim, hidden=tuple(args.hidden)),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
         schedule=args.schedule, weight_decay=args.weight_decay,
     )  # fmt: skip

@@ -48,8 +48,6 @@ def axes_of(pair: list[Selection], matched: bool) -> list[tuple[tuple[float, flo
 
 def map_figure(sel: Selection, x_range, y_range, tiles: list[dict] | None = None, legend: bool = True):
     projection = latent.map_projection(sel.atlas)
-    kind = latent.PROJECTIONS[projection.kind]
-    titles = ("z₁", "z₂") if projection.kind == "latent" else (f"{kind} 1", f"{kind} 2")
     return figures.latent_map_figure(
         projection.coords,
         sel.atlas["labels"],
@@ -58,7 +56,7 @@ def map_figure(sel: Selection, x_range, y_range, tiles: list[dict] | None = None
         tiles=tiles,
         x_range=x_range,
         y_range=y_range,
-        axis_titles=titles,
+        axis_titles=projection.axis_titles,
         height=420,
         opacity=0.12 if tiles else 0.5,
         marker_size=3,

@@ -107,9 +107,8 @@ def show_verdict(sel: Selection, reading: anomaly.ImageReading) -> None:
 def show_map(sel: Selection, reading: anomaly.ImageReading) -> None:
     projection = latent.map_projection(sel.atlas, "latent" if sel.latent_dim == 2 else "pca")
     mean, cov = anomaly.posterior_on_map(reading.mu, reading.logvar, projection)
-    titles = ("z₁", "z₂") if projection.kind == "latent" else ("PCA 1", "PCA 2")
     fig = figures.latent_map_figure(
-        projection.coords, sel.atlas["labels"], sel.class_names, click_grid=False, axis_titles=titles,
+        projection.coords, sel.atlas["labels"], sel.class_names, click_grid=False, axis_titles=projection.axis_titles,
         extra_traces=figures.posterior_traces(mean, cov), height=460, marker_size=3.5, opacity=0.45,
     )  # fmt: skip
     st.plotly_chart(fig, key="image_map")

@@ -110,14 +110,13 @@ def path_map(sel: Selection, a: int, b: int, steps: int) -> None:
         for m, color in zip(latent.METHODS, (figures.PATH_COLOR, "#1f3b73"), strict=True)
     ]
     kind = latent.PROJECTIONS[projection.kind]
-    titles = ("z₁", "z₂") if projection.kind == "latent" else (f"{kind} 1", f"{kind} 2")
     figure = figures.latent_map_figure(
         projection.coords,
         sel.atlas["labels"],
         sel.class_names,
         click_grid=False,
         extra_traces=paths,
-        axis_titles=titles,
+        axis_titles=projection.axis_titles,
         height=400,
         opacity=0.3,
         class_legend=False,

@@ -106,10 +106,8 @@ def map_figure(sel: Selection, projection: latent.MapProjection, code: np.ndarra
     if projection.kind == "latent":
         ranges = latent.code_ranges(projection.codes, prior=sel.model.is_variational)
         x_range, y_range = tuple(ranges[0]), tuple(ranges[1])
-        titles = ("z₁", "z₂")
     else:
         x_range, y_range = figures.padded_range(coords[:, 0]), figures.padded_range(coords[:, 1])
-        titles = (f"{latent.PROJECTIONS[projection.kind]} 1", f"{latent.PROJECTIONS[projection.kind]} 2")
     indices = selected_indices(sel)
     tiles = None
     if grid is not None:
@@ -125,7 +123,7 @@ def map_figure(sel: Selection, projection: latent.MapProjection, code: np.ndarra
         tiles=tiles,
         x_range=x_range,
         y_range=y_range,
-        axis_titles=titles,
+        axis_titles=projection.axis_titles,
         equal_aspect=projection.kind != "umap",
         height=470,
         opacity=0.15 if tiles else 0.55,

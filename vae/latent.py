@@ -197,6 +197,13 @@ class MapProjection:
     def latent_dim(self) -> int:
         return self.codes.shape[1]
 
+    @property
+    def axis_titles(self) -> tuple[str, str]:
+        """Titles of the map's axes: z₁, z₂ for a 2-D code, else the projection's name."""
+        if self.kind == "latent":
+            return ("z₁", "z₂")
+        return (f"{PROJECTIONS[self.kind]} 1", f"{PROJECTIONS[self.kind]} 2")
+
     def to_map(self, codes: np.ndarray) -> np.ndarray:
         """Map coordinates (n, 2) of codes (n, z)."""
         codes = np.asarray(codes, dtype=np.float32).reshape(-1, self.latent_dim)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from vae.models import VAE, ModelConfig, build_model
@@ -120,18 +120,21 @@ def load_atlas(folder: str | os.PathLike) -> dict[str, np.ndarray]:
         ) from None
 
 
-def save_train_state(folder: Path, model: VAE, optimizer: torch.optim.Optimizer, epochs_done: int) -> None:
-    """Full-precision weights and optimizer moments, for --resume."""
+def save_train_state(
+    folder: Path, model: VAE, optimizer: torch.optim.Optimizer, epochs_done: int, progress: dict
+) -> None:
+    """Full-precision weights, optimizer moments and `progress` (history, wall time), for --resume."""
     tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
     for i, state in optimizer.state_dict()["state"].items():
         for name, value in state.items():
             tensors[f"optim.{i}.{name}"] = torch.as_tensor(value).clone()
     tensors["epochs_done"] = torch.tensor(epochs_done)
-    atomic_write(Path(folder) / TRAIN_STATE, lambda tmp: save_file(tensors, tmp))
+    metadata = {"progress": json.dumps(progress)}
+    atomic_write(Path(folder) / TRAIN_STATE, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def load_train_state(folder: Path, model: VAE, optimizer: torch.optim.Optimizer) -> int:
-    """Restore weights and optimizer from `save_train_state`; return the number of epochs done."""
+def load_train_state(folder: Path, model: VAE, optimizer: torch.optim.Optimizer) -> tuple[int, dict]:
+    """Restore weights and optimizer from `save_train_state`; return (epochs done, progress)."""
     path = Path(folder) / TRAIN_STATE
     tensors = _read_tensors(path)
     try:
@@ -142,7 +145,9 @@ def load_train_state(folder: Path, model: VAE, optimizer: torch.optim.Optimizer)
                 _, i, name = key.split(".", 2)
                 state.setdefault(int(i), {})[name] = value
         optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
-        return int(tensors["epochs_done"])
+        with safe_open(str(path), "pt") as f:
+            progress = json.loads((f.metadata() or {})["progress"])
+        return int(tensors["epochs_done"]), progress
     except (RuntimeError, KeyError, ValueError) as err:
         raise CheckpointError(f"{path} does not match this model ({err}); start without --resume.") from None
 

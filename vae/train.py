@@ -20,10 +20,10 @@ from tqdm import tqdm
 from vae import __version__
 from vae.checkpoint import (
     CARD,
+    TRAIN_STATE,
     CheckpointError,
     checkpoint_name,
     load_train_state,
-    read_card,
     save_train_state,
     save_weights,
     write_json,
@@ -132,10 +132,9 @@ def train(
     model = build_model(config.model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start, history, wall = 0, [], 0.0
-    if resume and (out / CARD).exists():
-        start = load_train_state(out, model, optimizer)
-        old = read_card(out)
-        history, wall = old.get("history", [])[:start], old["training"]["wall_time_s"]
+    if resume and (out / TRAIN_STATE).exists():
+        start, progress = load_train_state(out, model, optimizer)
+        history, wall = progress["history"], progress["wall_time_s"]
     name = out.name
     n_batches = math.ceil(len(train_split) / config.batch_size)
     bar = tqdm(total=n_batches * config.epochs, initial=n_batches * start, disable=not progress,
@@ -145,7 +144,7 @@ def train(
         loss = train_epoch(model, optimizer, train_split, config, epoch, bar)
         wall += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "train_loss": round(loss, 4)})
-        save_train_state(out, model, optimizer, epoch + 1)
+        save_train_state(out, model, optimizer, epoch + 1, {"history": history, "wall_time_s": wall})
         save_weights(model, out / "model.safetensors")
         write_json(out / CARD, _card(config, name, epoch + 1, wall, history))
         if on_epoch is not None:

@@ -86,8 +86,9 @@ METRIC_TOLERANCE = 1e-4
 
 def _child(out: Path, mode: str, data_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     return subprocess.Popen([sys.executable, "-c", CHILD, str(out), mode, str(data_dir)], cwd=ROOT, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            text=True, **pipes)  # fmt: skip
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
@@ -250,6 +251,10 @@ def _app(shelf: Path, page: str, monkeypatch):
 
     monkeypatch.setenv("VAE_CHECKPOINTS", str(shelf))
     monkeypatch.chdir(ROOT)
+    # Each AppTest re-enters Streamlit's pages-folder mode; pages/common.py leaves it when it is imported, so it
+    # must be imported afresh for every app (else the page runs without app.py and its sidebar).
+    for name in [m for m in sys.modules if m == "pages" or m.startswith("pages.")]:
+        monkeypatch.delitem(sys.modules, name)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.switch_page(page)
     return at.run()
@@ -278,7 +283,7 @@ def test_app_names_the_broken_model_and_keeps_the_others(shelf_with_one_broken, 
         assert not others, f"{page} with a healthy model shows errors: {others}"
     at = _app(shelf, "pages/map.py", monkeypatch)
     at.selectbox(key="dataset").set_value(HEALTHY["dataset"]).run()
-    assert len(at.get("plotly_chart")) >= 1 and at.get("imgs"), "the map of a healthy model is not drawn"
+    assert at.get("plotly_chart") and at.get("image"), "the map of a healthy model is not drawn"
 
 
 # --- checkpoints crafted to run code when unpickled ----------------------------------------------------------
@@ -341,7 +346,8 @@ def test_crafted_train_state_never_runs_code_on_resume(tmp_path, checkpoints_dir
     pickled_train_state(folder, marker)
     card = read_card(folder)
     result = _cli("vae.train", "--dataset", "mnist", "--model", "vae", "--latent-dim", "2", "--arch",
-                  card["model"]["arch"], "--out", str(folder), "--resume", "--data-dir", str(data_dir), "--quiet")  # fmt: skip
+                  card["model"]["arch"], "--out", str(folder), "--resume", "--data-dir", str(data_dir),
+                  "--quiet")  # fmt: skip
     _assert_one_clear_line(result, TRAIN_STATE)
     assert not marker.exists()
 

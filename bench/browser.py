@@ -1,0 +1,125 @@
+"""Headless Chromium helpers for the benchmarks: timing what the user sees, measured in the page's own clock.
+
+`instrument(page)` installs a small probe in the page: a key press or pointer press starts the clock (the
+event's own timestamp), and the probe notes when, after that, (a) a new decoded image has loaded and a frame
+has been painted, and (b) Plotly has finished redrawing the map (its `plotly_afterplot` event).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from bench.server import CHROMIUM, CHROMIUM_ARGS
+
+# The decoded image of /map: a keyed container if the page gives it one, else the first image of the main area
+# (the decode panel is drawn before the selection details and the prior samples).
+DECODED_IMAGE = ".st-key-map_decoded img, [data-testid='stMain'] [data-testid='stImage'] img"
+MAP_CHART = "[data-testid='stMain'] .js-plotly-plot"
+
+_PROBE = """
+([decodedSelector, chartSelector]) => {
+  if (window.__probe) return;
+  const probe = window.__probe = {start: 0, src: '', shown: 0, plotted: 0, lastPlot: 0, points: 0};
+  const decoded = () => document.querySelector(decodedSelector);
+  probe.decoded = decoded;
+  const hookCharts = () => {
+    for (const gd of document.querySelectorAll(chartSelector)) {
+      if (gd.__probeHooked || !gd.on) continue;
+      gd.__probeHooked = true;
+      gd.on('plotly_afterplot', () => {
+        const now = performance.now();
+        probe.lastPlot = now;
+        probe.points = (gd._fullData || []).reduce((n, t) => n + (t.visible !== false && t.x ? t.x.length : 0), 0);
+        if (probe.start && !probe.plotted && now > probe.start) probe.plotted = now;
+      });
+    }
+  };
+  const check = () => {
+    hookCharts();
+    const img = decoded();
+    if (!probe.start || probe.shown || !img) return;
+    if (img.src && img.src !== probe.src && img.complete && img.naturalWidth > 0) {
+      probe.newSrc = img.src;
+      requestAnimationFrame(() => { if (!probe.shown) probe.shown = performance.now(); });
+    }
+  };
+  new MutationObserver(check).observe(document.body, {subtree: true, childList: true, attributes: true,
+                                                      attributeFilter: ['src']});
+  document.addEventListener('load', check, true);
+  const arm = (e) => {
+    const img = decoded();
+    Object.assign(probe, {start: e.timeStamp, src: img ? img.src : '', shown: 0, plotted: 0});
+  };
+  document.addEventListener('keydown', arm, true);
+  document.addEventListener('pointerdown', arm, true);
+  probe.check = check;
+  hookCharts();
+}
+"""
+
+
+@contextmanager
+def chromium():
+    """A headless Chromium (the system one), closed at the end of the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser, errors: list[str] | None = None):
+    """A 1280 x 800 page; uncaught page errors are appended to `errors`."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    if errors is not None:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+    return page
+
+
+def instrument(page) -> None:
+    page.evaluate(_PROBE, [DECODED_IMAGE, MAP_CHART])
+
+
+def wait_map_drawn(page, min_points: int = 1, timeout_ms: float = 120_000) -> None:
+    """Wait until the map has been plotted with at least `min_points` points and the decoded image has loaded."""
+    page.wait_for_function(
+        """([decodedSelector, chartSelector, minPoints]) => {
+            const img = document.querySelector(decodedSelector);
+            const gd = document.querySelector(chartSelector);
+            if (!img || !img.complete || !img.naturalWidth || !gd || !gd._fullData) return false;
+            const n = gd._fullData.reduce((n, t) => n + (t.visible !== false && t.x ? t.x.length : 0), 0);
+            return n >= minPoints && gd.querySelector('canvas, .scatterlayer');
+        }""",
+        arg=[DECODED_IMAGE, MAP_CHART, min_points],
+        timeout=timeout_ms,
+        polling="raf",
+    )
+
+
+def wait_shown(page, need_plot: bool = True, timeout_ms: float = 30_000) -> dict:
+    """Wait until, since the last press, the new decoded image is shown (and the map redrawn, if `need_plot`).
+
+    Returns the probe's times in ms after the press: {'image': ..., 'map': ...}.
+    """
+    condition = "p.shown && p.plotted" if need_plot else "p.shown"
+    page.wait_for_function(f"() => {{ const p = window.__probe; p.check(); return {condition}; }}",
+                           timeout=timeout_ms, polling="raf")  # fmt: skip
+    probe = page.evaluate("() => ({start: __probe.start, shown: __probe.shown, plotted: __probe.plotted})")
+    return {
+        "image": probe["shown"] - probe["start"],
+        "map": (probe["plotted"] - probe["start"]) if probe["plotted"] else None,
+    }
+
+
+def wait_quiet(page, timeout_ms: float = 30_000) -> None:
+    """Wait until the app has finished its run (no 'running' indicator) so presses do not overlap."""
+    page.wait_for_function(
+        '() => !document.querySelector(\'[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]\')'
+        " && !document.querySelector('[data-testid=\"stAppRunning\"], .stAppRunning')",
+        timeout=timeout_ms,
+        polling="raf",
+    )

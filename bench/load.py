@@ -1,0 +1,264 @@
+"""Concurrent users: N sessions at once, each moving /map's sliders and uploading images on /image.
+
+Every session drives the real server over Streamlit's websocket protocol (bench/app_client.py), checks that
+each image it is shown is the one the model gives for *its own* input, and times every interaction.
+
+    python -m bench.load                       # 20 sessions x 25 interactions per page, own server
+    python -m bench.load --url http://127.0.0.1:8501 --sessions 5 --interactions 10 --json load.json
+
+Without --url it starts `streamlit run app.py` on a free loopback port, serving $VAE_CHECKPOINTS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.app_client import AppClient
+from bench.server import machine, percentiles, print_table, running_app
+from vae import anomaly, images, latent
+from vae.checkpoint import load_atlas, load_model
+from vae.data import load_split
+
+# The models the sessions use, in turn: two share each model's cached copy at 20 sessions... and more.
+MODELS = ("mnist-vae-z2", "fashion-mnist-vae-z16", "mnist-ae-z16", "fashion-mnist-vae-z2")
+PICKER = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "vae": "VAE", "ae": "Autoencoder"}
+TOLERANCE = 4.0  # grey levels: mean |shown - expected| over the 28 x 28 pixels (Streamlit may send a JPEG)
+
+
+@dataclass
+class Interaction:
+    page: str
+    run_s: float  # request until the script run finished
+    image_s: float  # request until the new image had arrived and been downloaded
+    error: float  # mean grey-level difference between the image shown and this session's expected image
+    foil: float  # the same against the image another input would give (how different a wrong image is)
+
+
+@dataclass
+class SessionReport:
+    index: int
+    model: str
+    interactions: list[Interaction] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class Expected:
+    """What the model gives for a session's input, computed here from the same checkpoint files (read-only)."""
+
+    def __init__(self, checkpoints: Path):
+        self.checkpoints = Path(checkpoints)
+        self._models: dict[str, tuple] = {}
+        self._lock = threading.Lock()
+
+    def model(self, name: str):
+        with self._lock:
+            if name not in self._models:
+                model, card = load_model(self.checkpoints / name)
+                self._models[name] = (model, card, anomaly.complexity_fit(load_atlas(self.checkpoints / name)))
+            return self._models[name]
+
+    def decoded(self, name: str, code: np.ndarray) -> np.ndarray:
+        return latent.decode(self.model(name)[0], np.asarray(code, dtype=np.float32)[None])[0]
+
+    def read(self, name: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+        """(model input uint8, reconstruction in [0, 1]) of an uploaded file, as the /image page computes them."""
+        model, card, fit = self.model(name)
+        prepared = images.prepare_bytes(data, card["dataset"], auto_invert=True)
+        return prepared.pixels, anomaly.read_image(model, prepared.pixels, fit).reconstruction
+
+
+def difference(shown: np.ndarray, expected: np.ndarray) -> float:
+    """Mean absolute grey-level difference after shrinking the enlarged image shown back to 28 x 28."""
+    expected = np.asarray(expected, dtype=np.float64)
+    if expected.max() <= 1.0:
+        expected = expected * 255.0
+    k = shown.shape[0] // expected.shape[0]
+    if shown.shape != (expected.shape[0] * k, expected.shape[1] * k):
+        return float("inf")
+    blocks = shown.astype(np.float64).reshape(expected.shape[0], k, expected.shape[1], k).mean(axis=(1, 3))
+    return float(np.abs(blocks - expected).mean())
+
+
+def pick_model(client: AppClient, name: str) -> None:
+    """Choose model `name` in the sidebar, one widget at a time, as a user would."""
+    dataset, kind, z = name.rsplit("-", 2)
+    client.set_string("dataset", PICKER[dataset])
+    client.set_options("kind", [PICKER[kind]])
+    client.set_options("latent_dim", [f"z = {z[1:]}"])
+
+
+def upload_file(pixels: np.ndarray, seed: int) -> bytes:
+    """A test image as a user's file: enlarged, dark ink on light paper, PNG (the page has to undo all that)."""
+    rng = np.random.default_rng(seed)
+    big = np.repeat(np.repeat(255 - pixels, 4, axis=0), 4, axis=1)
+    pad = rng.integers(8, 40, size=4)
+    canvas = np.pad(big, ((pad[0], pad[1]), (pad[2], pad[3])), constant_values=255)
+    buf = io.BytesIO()
+    Image.fromarray(canvas.astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def map_interactions(client: AppClient, report: SessionReport, expected: Expected, n: int) -> None:
+    """Open /map and move its first two sliders n times, one step pattern per session."""
+    run = client.open("map")
+    report.problems += run.errors()
+    keys = [f"map_z_{report.model}_{i}" for i in range(2)]
+    foil_code = None
+    for i in range(n):
+        key = keys[i % 2]
+        lo, hi, step = client.slider_range(key)
+        steps = int((hi - lo) / step)
+        value = lo + step * ((37 * report.index + 11 * i + 5) % (steps + 1))  # a different walk per session
+        run = client.set_slider(key, value)
+        report.problems += run.errors()
+        code = np.array([client.slider_value(k) for k in _all_sliders(client, report.model)], dtype=np.float32)
+        shown = run.images()
+        if not shown:
+            report.problems.append(f"/map move {i}: no image in the run")
+            continue
+        url, arrived = shown[0]  # the decoded image is drawn first
+        t0 = time.perf_counter()
+        image = client.fetch_image(url)
+        own = expected.decoded(report.model, code)
+        foil = expected.decoded(report.model, foil_code if foil_code is not None else -code)
+        report.interactions.append(Interaction("map", run.seconds, arrived + time.perf_counter() - t0,
+                                               difference(image, own), difference(image, foil)))  # fmt: skip
+        foil_code = code
+
+
+def _all_sliders(client: AppClient, name: str) -> list[str]:
+    keys, i = [], 0
+    while f"map_z_{name}_{i}" in client.widgets:
+        keys.append(f"map_z_{name}_{i}")
+        i += 1
+    return keys
+
+
+def image_interactions(
+    client: AppClient, report: SessionReport, expected: Expected, uploads: np.ndarray, n: int
+) -> None:  # fmt: skip
+    """Open /image and upload n different images, checking the model's input and its reconstruction."""
+    run = client.open("image")
+    report.problems += run.errors()
+    previous = None
+    for i in range(n):
+        data = upload_file(uploads[i], seed=1000 * report.index + i)
+        run = client.upload("image_upload", f"s{report.index}-{i}.png", data)
+        report.problems += run.errors()
+        shown = run.images()
+        if len(shown) < 2:
+            report.problems.append(f"/image upload {i}: {len(shown)} images in the run, expected input and recon")
+            continue
+        (input_url, _), (recon_url, arrived) = shown[:2]
+        t0 = time.perf_counter()
+        recon = client.fetch_image(recon_url)
+        fetched = time.perf_counter() - t0
+        pixels, reconstruction = expected.read(report.model, data)
+        input_error = difference(client.fetch_image(input_url), pixels)
+        error = max(input_error, difference(recon, reconstruction))
+        foil = difference(recon, previous if previous is not None else 1.0 - reconstruction)
+        report.interactions.append(Interaction("image", run.seconds, arrived + fetched, error, foil))
+        previous = reconstruction
+
+
+def session(url: str, index: int, model: str, expected: Expected, uploads: np.ndarray, n: int,
+            start: threading.Barrier, timeout: float) -> SessionReport:  # fmt: skip
+    report = SessionReport(index, model)
+    try:
+        with AppClient(url, timeout=timeout) as client:
+            client.open("map")
+            pick_model(client, model)
+            start.wait()
+            map_interactions(client, report, expected, n)
+            image_interactions(client, report, expected, uploads, n)
+    except Exception as err:  # reported, never swallowed: the test asserts there are none
+        report.problems.append(f"{type(err).__name__}: {err}")
+        start.abort()  # no-op once everyone has started; else nobody waits for this session
+    return report
+
+
+def run_load(
+    url: str, checkpoints: Path, data_dir: str | None, sessions: int = 20, interactions: int = 25,
+    models: tuple[str, ...] = MODELS, timeout: float = 120.0,
+) -> tuple[list[SessionReport], float]:  # fmt: skip
+    """Run `sessions` sessions at once; returns their reports and the wall time of the concurrent part."""
+    expected = Expected(checkpoints)
+    names = [models[i % len(models)] for i in range(sessions)]
+    splits = {}
+    for name in set(names):
+        dataset = expected.model(name)[1]["dataset"]
+        if dataset not in splits:
+            splits[dataset] = load_split(dataset, train=False, root=data_dir).images.numpy()
+    reports: list[SessionReport | None] = [None] * sessions
+    barrier = threading.Barrier(sessions + 1, timeout=timeout)
+
+    def work(i: int) -> None:
+        dataset = expected.model(names[i])[1]["dataset"]
+        uploads = splits[dataset][i * interactions : (i + 1) * interactions]
+        reports[i] = session(url, i, names[i], expected, uploads, interactions, barrier, timeout)
+
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(sessions)]
+    for t in threads:
+        t.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a session that failed to start says so itself
+        barrier.wait()  # all sessions connected and on their model
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join(timeout=timeout * interactions)
+    wall = time.perf_counter() - t0
+    return [r if r is not None else SessionReport(i, names[i], problems=["did not finish"])
+            for i, r in enumerate(reports)], wall  # fmt: skip
+
+
+def summary(reports: list[SessionReport]) -> list[dict]:
+    """Latency percentiles (ms) per page, over all sessions' interactions."""
+    rows = []
+    for page in ("map", "image"):
+        done = [x for r in reports for x in r.interactions if x.page == page]
+        for what, values in (("new image shown", [x.image_s for x in done]), ("run finished", [x.run_s for x in done])):
+            p = percentiles([1000 * v for v in values])
+            rows.append({"page": f"/{page}", "latency": what, "n": p["n"], "median_ms": p["median"],
+                         "p95_ms": p["p95"], "max_ms": p["max"]})  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", help="a running app (default: start one)")
+    p.add_argument("--sessions", type=int, default=20)
+    p.add_argument("--interactions", type=int, default=25, help="per page and session (default 25)")
+    p.add_argument("--checkpoints", default=os.environ.get("VAE_CHECKPOINTS", "checkpoints"))
+    p.add_argument("--data-dir", default=os.environ.get("VAE_DATA_DIR"))
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args(argv)
+    env = {"VAE_CHECKPOINTS": str(Path(args.checkpoints).resolve())}
+    with running_app(args.url, env) as url:
+        reports, wall = run_load(url, Path(args.checkpoints), args.data_dir, args.sessions, args.interactions)
+    rows = summary(reports)
+    problems = [f"session {r.index}: {m}" for r in reports for m in r.problems]
+    errors = [x.error for r in reports for x in r.interactions]
+    print_table(f"{args.sessions} concurrent sessions x {args.interactions} interactions per page "
+                f"({wall:.1f} s wall; {machine()})", rows, list(rows[0]))  # fmt: skip
+    print(f"\nimage check: max error {max(errors, default=float('nan')):.2f} grey levels "
+          f"(tolerance {TOLERANCE}); problems: {len(problems)}")  # fmt: skip
+    for line in problems[:20]:
+        print("  " + line)
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "wall_s": wall, "problems": problems, "machine": machine(),
+                                         "sessions": [asdict(r) for r in reports]}, indent=1))  # fmt: skip
+    return 1 if problems or any(e > TOLERANCE for e in errors) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

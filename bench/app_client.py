@@ -17,11 +17,13 @@ from urllib.parse import urlsplit
 import numpy as np
 import requests
 from PIL import Image
+from requests.adapters import HTTPAdapter
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.Common_pb2 import FileURLs, UploadedFileInfo
 from streamlit.proto.Element_pb2 import Element
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
+from urllib3.util.retry import Retry
 from websockets.sync.client import connect
 
 XSRF_COOKIE = "_streamlit_xsrf"
@@ -77,11 +79,14 @@ class AppClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.http = requests.Session()
+        # Like a browser, retry a request once its kept-alive connection turns out to have been closed.
+        retry = Retry(total=3, connect=3, read=3, status=0, allowed_methods=None, backoff_factor=0.05)
+        self.http.mount("http://", HTTPAdapter(max_retries=retry))
         self.http.get(f"{self.base_url}/_stcore/health", timeout=timeout).raise_for_status()
         self.xsrf = self.http.cookies.get(XSRF_COOKIE, "")
         host = urlsplit(self.base_url).netloc
         cookie = f"{XSRF_COOKIE}={self.xsrf}" if self.xsrf else None
-        self.ws = connect(
+        self._ws_context = connect(
             f"ws://{host}/_stcore/stream",
             subprotocols=["streamlit", self.xsrf or "_"],
             origin=self.base_url,
@@ -91,11 +96,13 @@ class AppClient:
             compression=None,
             proxy=None,
         )
+        self.ws = self._ws_context.__enter__()  # websockets >= 17 wants connect() entered as a context
         self.session_id = ""
         self.page = ""
         self.widgets: dict[str, _Widget] = {}  # by user key (the id's suffix) and by id
         self.states: dict[str, WidgetState] = {}  # the values this session has set, by widget id
         self.slider_values: dict[str, float] = {}  # each slider's value as the browser would show it, by id
+        self._shown: set[str] = set()  # ids of the widgets on the page now
         self._last_upload: dict[str, FileURLs] = {}
 
     # --- running the script -------------------------------------------------------------------------------------
@@ -187,7 +194,7 @@ class AppClient:
         return np.asarray(Image.open(io.BytesIO(response.content)).convert("L"))
 
     def close(self) -> None:
-        self.ws.close()
+        self._ws_context.__exit__(None, None, None)
         self.http.close()
 
     def __enter__(self) -> AppClient:
@@ -207,7 +214,7 @@ class AppClient:
         client.query_string = ""
         client.page_name = self.page
         client.fragment_id = fragment_id
-        client.widget_states.widgets.extend(self.states.values())
+        client.widget_states.widgets.extend(self._current_states())
         client.context_info.timezone = "UTC"
         client.context_info.locale = "en-US"
         client.context_info.url = f"{self.base_url}/{self.page}"
@@ -220,6 +227,7 @@ class AppClient:
             if kind == "new_session":
                 self.session_id = m.new_session.initialize.session_id or self.session_id
                 run = Run()  # a full rerun (also after st.rerun) starts the page afresh
+                self._shown = set()
             elif kind == "delta" and m.delta.WhichOneof("type") == "new_element":
                 element = m.delta.new_element
                 run.elements.append(element)
@@ -235,6 +243,16 @@ class AppClient:
             elif kind == "session_event" and m.session_event.HasField("script_compilation_exception"):
                 raise AppError(m.session_event.script_compilation_exception.message)
 
+    def _current_states(self) -> list[WidgetState]:
+        """What the browser sends: the values set here, and every slider shown at its current value."""
+        states = dict(self.states)
+        for widget_id, value in self.slider_values.items():  # the script may have moved a slider since
+            if widget_id in self._shown:
+                state = WidgetState(id=widget_id)
+                state.double_array_value.data[:] = [value]
+                states[widget_id] = state
+        return list(states.values())
+
     def _note_widget(self, element: Element, fragment_id: str) -> None:
         kind = element.WhichOneof("type")
         proto = getattr(element, kind)
@@ -242,6 +260,7 @@ class AppClient:
         if not element_id or kind in ("imgs", "markdown", "heading"):
             return
         widget = _Widget(element_id, kind, fragment_id, proto)
+        self._shown.add(element_id)
         if kind == "slider" and (proto.set_value or element_id not in self.slider_values):
             # The script sends a value only when it changed it (st.session_state); else the browser keeps its own.
             self.slider_values[element_id] = (proto.value if proto.set_value else proto.default)[0]

@@ -75,10 +75,11 @@ def run(url: str, moves: int, switches: int) -> dict[str, list[dict]]:
         page.goto(f"{url}/map")
         wait_map_drawn(page, min_points=10_000)
         instrument(page)
-        results["points"] = [{"n": page.evaluate("() => window.__probe.points || 0")}]
         for i in range(moves):  # slider and click interleaved, so drift hits both alike
             results["slider"].append(press_slider(page, i))
             results["click"].append(click_map(page, i))
+        # counted at each redraw (all traces: the test images, the click grid, the crosshair)
+        results["points"] = [{"n": page.evaluate("() => window.__probe.points || 0")}]
         for i in range(len(SWITCHES)):
             results["switch, first visit"].append(switch_model(page, i))
         for i in range(switches):

@@ -7,6 +7,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,14 +29,24 @@ def free_port() -> int:
 
 
 def launch_app(env: dict[str, str] | None = None, script: str = "app.py") -> tuple[subprocess.Popen, str]:
-    """Start `streamlit run <script>` on a free loopback port without waiting; returns (process, base URL)."""
+    """Start `streamlit run <script>` on a free loopback port without waiting; returns (process, base URL).
+
+    The server's output goes to a temporary file (`proc.log`), which `wait_healthy` quotes if the server dies.
+    """
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless=true", f"--server.port={port}",
            "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
            "--server.fileWatcherType=none"]  # fmt: skip
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop_app)
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                            stdout=log, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    proc.log = log
     return proc, f"http://127.0.0.1:{port}"
+
+
+def _output(proc: subprocess.Popen) -> str:
+    proc.log.seek(0)
+    return proc.log.read()[-4000:]
 
 
 def wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 90.0) -> None:
@@ -43,14 +54,15 @@ def wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 90.0) -> Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}:\n{_output(proc)}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.status == 200:
                     return
         except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+            time.sleep(0.02)  # readiness poll
+    stop_app(proc)
+    raise RuntimeError(f"streamlit did not answer on {url} within {timeout:.0f} s:\n{_output(proc)}")
 
 
 def stop_app(proc: subprocess.Popen) -> None:
@@ -60,6 +72,14 @@ def stop_app(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    proc.log.close()
+
+
+def start_app(env: dict[str, str] | None = None, timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
+    """Start `streamlit run app.py` and return (process, base URL) once it answers."""
+    proc, url = launch_app(env)
+    wait_healthy(proc, url, timeout)
+    return proc, url
 
 
 @contextmanager

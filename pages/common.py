@@ -14,6 +14,8 @@ from vae.checkpoint import CheckpointError, checkpoint_name, find_checkpoints, l
 from vae.data import CLASS_NAMES, DatasetMissingError, data_dir, load_split, on_disk
 from vae.models import VAE
 
+_VIA_APP = "_via_app"  # set by app.py's model picker in each session
+
 
 def checkpoint_root() -> Path:
     """Where the shipped models live: $VAE_CHECKPOINTS or ./checkpoints."""
@@ -60,6 +62,7 @@ class Selection:
 
 def model_picker() -> None:
     """Sidebar widgets: dataset, VAE or AE, latent size. Their values live in st.session_state."""
+    st.session_state[_VIA_APP] = True
     with st.sidebar:
         st.markdown("**Model**")
         st.selectbox("Dataset", ["mnist", "fashion-mnist"], key="dataset",
@@ -76,6 +79,7 @@ def folder_for(dataset: str, kind: str, latent_dim: int) -> Path:
 
 def load_selection(dataset: str, kind: str, latent_dim: int) -> Selection | None:
     """Load a model and its atlas; on a broken or missing checkpoint show one error line and return None."""
+    _leave_pages_folder_mode()
     folder = folder_for(dataset, kind, latent_dim)
     try:
         return Selection(folder, cached_card(str(folder)), cached_model(str(folder)), cached_atlas(str(folder)))
@@ -239,17 +243,15 @@ def cached_aurocs(folder: str) -> dict[str, float]:
 
 
 def _leave_pages_folder_mode() -> None:
-    """Run app.py's navigation even when a fresh server's first visit is a page URL such as /map.
+    """Run app.py's navigation even when a fresh server's first visits are page URLs such as /map.
 
     Streamlit treats a `pages/` folder next to the entrypoint as its old multipage mode and, until some
     session has run `st.navigation`, runs pages/<name>.py directly, without app.py (no model picker, the
-    folder's files listed as pages). Switching that mode off and rerunning hands control back to app.py.
+    folder's files listed as pages). Every session that got here without app.py's picker switches that
+    mode off and reruns, which hands control back to app.py; sessions arriving together each do so.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    if not st.session_state.get(_VIA_APP):
         PagesManager.uses_pages_directory = False
         st.rerun()
-
-
-_leave_pages_folder_mode()

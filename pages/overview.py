@@ -49,7 +49,8 @@ def model_card(card: dict) -> None:
     kind = "VAE" if model.get("kind") == "vae" else "Autoencoder"
     st.subheader("Model card", anchor=False)
     st.caption(
-        f"**{card.get('name', '?')}** · {kind} · {str(model.get('arch', '?')).upper()} · "
+        f"**{card.get('name', '?')}** · {kind} · {str(model.get('arch', '?')).upper()} "
+        f"({str(model.get('activation', 'relu')).upper()}) · "
         f"{model.get('latent_dim', '?')} latent dimensions · {training.get('epochs_done', '?')} epochs on "
         f"{card.get('dataset', '?')}; nats unless noted."
     )

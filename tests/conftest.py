@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.server import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-quic", "--no-first-run",
-]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -34,42 +26,12 @@ def checkpoints_dir() -> Path:
     return Path(os.environ.get("VAE_CHECKPOINTS", ROOT / "checkpoints")).resolve()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(env: dict[str, str] | None = None, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
-    """Start `streamlit run app.py` on a free loopback port; return (process, base URL) once healthy."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
-           f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
-           "--server.fileWatcherType=none"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early:\n{proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)  # readiness poll, not a timing assertion
-    proc.kill()
-    raise RuntimeError(f"streamlit did not answer on {url} within {timeout} s")
-
-
 @pytest.fixture(scope="session")
 def app_url(checkpoints_dir):
     """Base URL of a real Streamlit server running app.py for the whole session."""
-    proc, url = start_server({"VAE_CHECKPOINTS": str(checkpoints_dir)})
+    proc, url = start_app({"VAE_CHECKPOINTS": str(checkpoints_dir)})
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop_app(proc)
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,14 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from vae import evaluate as evaluate_cli
 from vae import train as train_cli
 from vae.checkpoint import load_model, read_card
 from vae.data import CLASS_NAMES, DatasetMissingError, Split, load_split, other_dataset
-from vae.models import ModelConfig
-from vae.train import TrainConfig, TrainingDiverged, learning_rate, train, train_epoch
+from vae.models import ModelConfig, build_model
+from vae.train import TrainConfig, TrainingDiverged, ema_decay, learning_rate, train, train_epoch, update_average
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +87,10 @@ def test_nan_loss_stops_with_a_clear_message(mnist):
 
 
 @pytest.mark.slow
-def test_train_writes_checkpoint_and_resume_is_exact(mnist, tmp_path):
+@pytest.mark.parametrize("ema", [0.0, 0.99])
+def test_train_writes_checkpoint_and_resume_is_exact(mnist, tmp_path, ema):
     data = (_subset(mnist[0], 2048), _subset(mnist[1], 500))
-    config = TrainConfig(model=ModelConfig(latent_dim=2, hidden=(64, 32)), epochs=3, seed=7)
+    config = TrainConfig(model=ModelConfig(latent_dim=2, hidden=(64, 32), activation="elu"), epochs=3, seed=7, ema=ema)
     full = train(config, tmp_path / "full", data=data, iwae_k=4, progress=False)
 
     stopped = []
@@ -110,7 +112,36 @@ def test_train_writes_checkpoint_and_resume_is_exact(mnist, tmp_path):
     assert card["training"]["seed"] == 7 and card["versions"]["torch"] == torch.__version__
     assert card["metrics"]["iwae_nll"] <= card["metrics"]["neg_elbo"] + 0.5
     model, _ = load_model(tmp_path / "full")
-    assert model.config.latent_dim == 2
+    assert model.config.latent_dim == 2 and model.config.activation == "elu"
+
+
+@pytest.mark.slow
+def test_with_ema_the_average_ships_not_the_last_weights(mnist, tmp_path):
+    data = (_subset(mnist[0], 2048), _subset(mnist[1], 500))
+    config = TrainConfig(model=ModelConfig(latent_dim=2, hidden=(64, 32)), epochs=1, lr=3e-3, ema=0.99)
+    train(config, tmp_path / "m", data=data, iwae_k=2, progress=False)
+    state = load_file(str(tmp_path / "m" / "train_state.safetensors"))
+    shipped, _ = load_model(tmp_path / "m")
+    for name, value in shipped.state_dict().items():
+        torch.testing.assert_close(value, state[f"average.{name}"].half().float())
+        assert not torch.allclose(value, state[f"model.{name}"].half().float())
+
+
+def test_update_average_moves_by_one_minus_decay():
+    model, average = (
+        build_model(ModelConfig(latent_dim=2, hidden=(8,))),
+        build_model(ModelConfig(latent_dim=2, hidden=(8,))),
+    )
+    before = [p.detach().clone() for p in average.parameters()]
+    update_average(average, model, decay=0.9)
+    for old, new, target in zip(before, average.parameters(), model.parameters(), strict=True):
+        torch.testing.assert_close(new, 0.9 * old + 0.1 * target)
+
+
+def test_ema_decay_ramps_up_to_its_setting():
+    config = TrainConfig(ema=0.999)
+    decays = [ema_decay(config, n) for n in (1, 10, 100, 10_000)]
+    assert decays == sorted(decays) and decays[0] < 0.2 and decays[-1] == 0.999
 
 
 def test_cli_rejects_bad_arguments(capsys):

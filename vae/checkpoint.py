@@ -121,10 +121,13 @@ def load_atlas(folder: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def save_train_state(
-    folder: Path, model: VAE, optimizer: torch.optim.Optimizer, epochs_done: int, progress: dict
-) -> None:
-    """Full-precision weights, optimizer moments and `progress` (history, wall time), for --resume."""
+    folder: Path, model: VAE, optimizer: torch.optim.Optimizer, epochs_done: int, progress: dict,
+    average: VAE | None = None,
+) -> None:  # fmt: skip
+    """Full-precision weights (and their moving average), optimizer moments and `progress`, for --resume."""
     tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    if average is not None:
+        tensors |= {f"average.{k}": v.detach().clone() for k, v in average.state_dict().items()}
     for i, state in optimizer.state_dict()["state"].items():
         for name, value in state.items():
             tensors[f"optim.{i}.{name}"] = torch.as_tensor(value).clone()
@@ -133,12 +136,16 @@ def save_train_state(
     atomic_write(Path(folder) / TRAIN_STATE, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def load_train_state(folder: Path, model: VAE, optimizer: torch.optim.Optimizer) -> tuple[int, dict]:
-    """Restore weights and optimizer from `save_train_state`; return (epochs done, progress)."""
+def load_train_state(
+    folder: Path, model: VAE, optimizer: torch.optim.Optimizer, average: VAE | None = None
+) -> tuple[int, dict]:
+    """Restore weights, average and optimizer from `save_train_state`; return (epochs done, progress)."""
     path = Path(folder) / TRAIN_STATE
     tensors = _read_tensors(path)
     try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        if average is not None:
+            average.load_state_dict({k[8:]: v for k, v in tensors.items() if k.startswith("average.")})
         state: dict[int, dict] = {}
         for key, value in tensors.items():
             if key.startswith("optim."):

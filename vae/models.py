@@ -24,6 +24,7 @@ class ModelConfig:
     latent_dim: int = 2
     hidden: tuple[int, ...] = (512, 256)  # MLP widths, input side first
     channels: tuple[int, ...] = (32, 64)  # conv channels, input side first
+    activation: str = "relu"  # "relu" or "elu"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,59 +38,68 @@ class ModelConfig:
         return cls(**d)
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
+ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU}
+
+
+def _act(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def _mlp(sizes: list[int], act: str) -> nn.Sequential:
+    """Linear layers with the activation `act` between them (none after the last)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+            layers.append(_act(act))
     return nn.Sequential(*layers)
 
 
 class MLPEncoder(nn.Module):
-    def __init__(self, hidden: tuple[int, ...], out_dim: int):
+    def __init__(self, hidden: tuple[int, ...], out_dim: int, act: str = "relu"):
         super().__init__()
-        self.net = _mlp([N_PIXELS, *hidden, out_dim])
+        self.net = _mlp([N_PIXELS, *hidden, out_dim], act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.flatten(1))  # (N, 1, 28, 28) -> (N, out_dim)
 
 
 class MLPDecoder(nn.Module):
-    def __init__(self, hidden: tuple[int, ...], latent_dim: int):
+    def __init__(self, hidden: tuple[int, ...], latent_dim: int, act: str = "relu"):
         super().__init__()
-        self.net = _mlp([latent_dim, *reversed(hidden), N_PIXELS])
+        self.net = _mlp([latent_dim, *reversed(hidden), N_PIXELS], act)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(-1, *IMAGE_SHAPE)  # (N, z) -> (N, 1, 28, 28) logits
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, channels: tuple[int, ...], out_dim: int):
+    def __init__(self, channels: tuple[int, ...], out_dim: int, act: str = "relu"):
         super().__init__()
         c1, c2 = channels
         self.conv = nn.Sequential(
             nn.Conv2d(1, c1, 4, stride=2, padding=1),  # -> (c1, 14, 14)
-            nn.ReLU(),
+            _act(act),
             nn.Conv2d(c1, c2, 4, stride=2, padding=1),  # -> (c2, 7, 7)
-            nn.ReLU(),
+            _act(act),
         )
-        self.head = _mlp([c2 * 7 * 7, 256, out_dim])
+        self.head = _mlp([c2 * 7 * 7, 256, out_dim], act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.conv(x).flatten(1))  # (N, 1, 28, 28) -> (N, out_dim)
 
 
 class ConvDecoder(nn.Module):
-    def __init__(self, channels: tuple[int, ...], latent_dim: int):
+    def __init__(self, channels: tuple[int, ...], latent_dim: int, act: str = "relu"):
         super().__init__()
         c1, c2 = channels
         self.c2 = c2
-        self.fc = nn.Sequential(_mlp([latent_dim, 256, c2 * 7 * 7]), nn.ReLU())
+        self.fc = nn.Sequential(_mlp([latent_dim, 256, c2 * 7 * 7], act), _act(act))
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),  # -> (c1, 14, 14)
-            nn.ReLU(),
+            _act(act),
             nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1),  # -> (1, 28, 28) logits
         )
 
@@ -98,10 +108,11 @@ class ConvDecoder(nn.Module):
 
 
 def _encoder_decoder(config: ModelConfig, out_dim: int) -> tuple[nn.Module, nn.Module]:
+    act = config.activation
     if config.arch == "mlp":
-        return MLPEncoder(config.hidden, out_dim), MLPDecoder(config.hidden, config.latent_dim)
+        return MLPEncoder(config.hidden, out_dim, act), MLPDecoder(config.hidden, config.latent_dim, act)
     if config.arch == "conv":
-        return ConvEncoder(config.channels, out_dim), ConvDecoder(config.channels, config.latent_dim)
+        return ConvEncoder(config.channels, out_dim, act), ConvDecoder(config.channels, config.latent_dim, act)
     raise ValueError(f"unknown architecture {config.arch!r}; choose 'mlp' or 'conv'")
 
 

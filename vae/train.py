@@ -6,6 +6,7 @@ loses at most the epoch in progress and `--resume` continues bit-for-bit from th
 
 from __future__ import annotations
 
+import copy
 import math
 import platform
 import sys
@@ -50,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     schedule: str = "cosine"  # or "constant"
     weight_decay: float = 0.0  # decoupled (AdamW); 0 is plain Adam
+    ema: float = 0.0  # decay of a moving average of the weights, which is what ships; 0: no average
 
     def to_dict(self) -> dict:
         return {**asdict(self), "model": self.model.to_dict()}
@@ -62,11 +64,25 @@ def learning_rate(config: TrainConfig, progress: float) -> float:
     return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def ema_decay(config: TrainConfig, steps_done: int) -> float:
+    """The average's decay after `steps_done` steps: it ramps up, so the random initial weights fade fast."""
+    return min(config.ema, (1 + steps_done) / (10 + steps_done))
+
+
+@torch.no_grad()
+def update_average(average: VAE, model: VAE, decay: float) -> None:
+    for a, p in zip(average.parameters(), model.parameters(), strict=True):
+        a.lerp_(p, 1.0 - decay)
+
+
 def train_epoch(
     model: VAE, optimizer: torch.optim.Optimizer, data: Split, config: TrainConfig, epoch: int,
-    bar: tqdm | None = None,
+    bar: tqdm | None = None, average: VAE | None = None,
 ) -> float:  # fmt: skip
-    """One pass over `data` in a shuffle fixed by (seed, epoch); returns the mean loss per image."""
+    """One pass over `data` in a shuffle fixed by (seed, epoch); returns the mean loss per image.
+
+    With `average` (a copy of the model), each step also moves it towards the weights (config.ema).
+    """
     torch.manual_seed(config.seed * 100_003 + epoch)  # epoch-local noise: resume is exact
     order = torch.randperm(len(data))
     n_batches = math.ceil(len(data) / config.batch_size)
@@ -86,6 +102,8 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if average is not None:
+            update_average(average, model, ema_decay(config, epoch * n_batches + step + 1))
         total += loss.item() * len(idx)
         if bar is not None:
             bar.update(1)
@@ -131,9 +149,10 @@ def train(
     torch.manual_seed(config.seed)
     model = build_model(config.model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    average = copy.deepcopy(model) if config.ema else None
     start, history, wall = 0, [], 0.0
     if resume and (out / TRAIN_STATE).exists():
-        start, progress = load_train_state(out, model, optimizer)
+        start, progress = load_train_state(out, model, optimizer, average)
         history, wall = progress["history"], progress["wall_time_s"]
     name = out.name
     n_batches = math.ceil(len(train_split) / config.batch_size)
@@ -141,11 +160,11 @@ def train(
                desc=name, unit="batch", dynamic_ncols=True)  # fmt: skip
     for epoch in range(start, config.epochs):
         t0 = time.perf_counter()
-        loss = train_epoch(model, optimizer, train_split, config, epoch, bar)
+        loss = train_epoch(model, optimizer, train_split, config, epoch, bar, average)
         wall += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "train_loss": round(loss, 4)})
-        save_train_state(out, model, optimizer, epoch + 1, {"history": history, "wall_time_s": wall})
-        save_weights(model, out / "model.safetensors")
+        save_train_state(out, model, optimizer, epoch + 1, {"history": history, "wall_time_s": wall}, average)
+        save_weights(average or model, out / "model.safetensors")
         write_json(out / CARD, _card(config, name, epoch + 1, wall, history))
         if on_epoch is not None:
             on_epoch(epoch + 1, loss)
@@ -185,6 +204,10 @@ def _parser() -> ArgumentParser:
                    help="learning-rate schedule (default: %(default)s)")  # fmt: skip
     p.add_argument("--weight-decay", type=float, default=d.weight_decay,
                    help="decoupled weight decay of AdamW (default: %(default)s, plain Adam)")  # fmt: skip
+    p.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
+                   help="ship a moving average of the weights, e.g. 0.999 (default: 0, off)")  # fmt: skip
+    p.add_argument("--activation", choices=("relu", "elu"), default=ModelConfig.activation,
+                   help="nonlinearity between layers (default: %(default)s)")  # fmt: skip
     p.add_argument("--data-dir", help="dataset root (default: $VAE_DATA_DIR or ./data)")
     p.add_argument("--out", type=Path, help="checkpoint folder (default: checkpoints/DATASET-MODEL-zN)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last complete epoch")
@@ -206,11 +229,14 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"{flag} must be at least 1")
     if not (args.lr > 0 and args.beta >= 0):
         p.error("--lr must be positive and --beta non-negative")
+    if not 0 <= args.ema < 1:
+        p.error("--ema must be at least 0 and below 1")
     config = TrainConfig(
         dataset=args.dataset,
-        model=ModelConfig(kind=args.model, arch=args.arch, latent_dim=args.latent_dim, hidden=tuple(args.hidden)),
+        model=ModelConfig(kind=args.model, arch=args.arch, latent_dim=args.latent_dim, hidden=tuple(args.hidden),
+                          activation=args.activation),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
-        schedule=args.schedule, weight_decay=args.weight_decay,
+        schedule=args.schedule, weight_decay=args.weight_decay, ema=args.ema,
     )  # fmt: skip
     out = args.out or Path("checkpoints") / checkpoint_name(args.dataset, args.model, args.latent_dim)
     try:

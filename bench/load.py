@@ -200,8 +200,6 @@ def run_load(
         dataset = expected.model(name)[1]["dataset"]
         if dataset not in splits:
             splits[dataset] = load_split(dataset, train=False, root=data_dir).images.numpy()
-    with AppClient(url, timeout=timeout) as first:  # the server's first visitor, alone (see test_load.py)
-        first.open("map")
     reports: list[SessionReport | None] = [None] * sessions
     barrier = threading.Barrier(sessions + 1, timeout=timeout)
 

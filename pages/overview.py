@@ -42,6 +42,9 @@ METRICS = [  # card key, label, meaning
 ]
 
 
+ACTIVATION_NAMES = {"relu": "ReLU", "elu": "ELU"}
+
+
 def model_card(card: dict) -> None:
     metrics = card.get("metrics") or {}
     training = card.get("training") or {}
@@ -49,8 +52,8 @@ def model_card(card: dict) -> None:
     kind = "VAE" if model.get("kind") == "vae" else "Autoencoder"
     st.subheader("Model card", anchor=False)
     st.caption(
-        f"**{card.get('name', '?')}** · {kind} · {str(model.get('arch', '?')).upper()} "
-        f"({str(model.get('activation', 'relu')).upper()}) · "
+        f"**{card.get('name', '?')}** · {kind} · {str(model.get('arch', '?')).upper()}, "
+        f"{ACTIVATION_NAMES.get(model.get('activation', 'relu'), '?')} · "
         f"{model.get('latent_dim', '?')} latent dimensions · {training.get('epochs_done', '?')} epochs on "
         f"{card.get('dataset', '?')}; nats unless noted."
     )

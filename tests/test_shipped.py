@@ -9,14 +9,15 @@ from vae import evaluate as evaluate_cli
 from vae.checkpoint import ATLAS, CARD, WEIGHTS, load_atlas, load_model
 from vae.zoo import SHIPPED
 
-# Test-split negative ELBO of a plain MLP VAE (784-512-256-z, Adam 1e-3, batch 128, 30 epochs), from issue 2.
-# Every shipped VAE must beat it; the README compares each with the stricter targets of the issue.
+# Test-split negative ELBO of a plain MLP VAE (784-512-256-z, Adam 1e-3, batch 128, 30 epochs), from issue 2,
+# and the issue's targets for the shipped VAEs.
 MLP_REFERENCE = {
     "mnist-vae-z2": 139.5,
     "mnist-vae-z16": 100.0,
     "fashion-mnist-vae-z2": 255.9,
     "fashion-mnist-vae-z16": 238.8,
 }
+TARGET = {"mnist-vae-z2": 137.0, "mnist-vae-z16": 96.0, "fashion-mnist-vae-z2": 254.0, "fashion-mnist-vae-z16": 236.0}
 
 
 def test_all_eight_are_shipped_and_small(checkpoints_dir):
@@ -48,9 +49,10 @@ def test_card_and_atlas_are_complete(checkpoints_dir, name):
 
 
 @pytest.mark.parametrize("name", sorted(MLP_REFERENCE))
-def test_vaes_beat_the_mlp_reference(checkpoints_dir, name):
+def test_vaes_beat_the_mlp_reference_and_reach_their_targets(checkpoints_dir, name):
     metrics = json.loads((checkpoints_dir / name / "card.json").read_text())["metrics"]
     assert metrics["neg_elbo"] < MLP_REFERENCE[name] - 1.0
+    assert metrics["neg_elbo"] <= TARGET[name]
     assert metrics["iwae_nll"] < metrics["neg_elbo"]
     assert metrics["neg_elbo"] == pytest.approx(metrics["recon"] + metrics["kl"], abs=1e-3)
 

@@ -7,6 +7,7 @@ at once on two cores, which twenty Chromium pages are not. Used by bench/load.py
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import time
@@ -188,10 +189,14 @@ class AppClient:
         return self.slider_values[self.widget(key).id]
 
     def fetch_image(self, url: str) -> np.ndarray:
-        """A media file of the app as a greyscale uint8 array."""
-        response = self.http.get(self._url(url), timeout=self.timeout)
-        response.raise_for_status()
-        return np.asarray(Image.open(io.BytesIO(response.content)).convert("L"))
+        """An image of the app (a media file, or inline as a data: URI) as a greyscale uint8 array."""
+        if url.startswith("data:"):
+            content = base64.b64decode(url.split(",", 1)[1])
+        else:
+            response = self.http.get(self._url(url), timeout=self.timeout)
+            response.raise_for_status()
+            content = response.content
+        return np.asarray(Image.open(io.BytesIO(content)).convert("L"))
 
     def close(self) -> None:
         self._ws_context.__exit__(None, None, None)

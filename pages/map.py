@@ -68,7 +68,8 @@ def decode_panel(sel: Selection, keys: list[str], ranges: np.ndarray, default: n
     code = np.array([st.session_state[k] for k in keys], dtype=np.float32)
     image = latent.decode(sel.model, code[None])[0]
     left, right = st.columns([3, 2], vertical_alignment="center")
-    left.image(figures.png_bytes(image, scale=DECODED_SCALE), width=28 * DECODED_SCALE, output_format="PNG")
+    # Inline (a data: URI, no second request), so the image is painted before the browser starts redrawing the map.
+    left.image(figures.data_uri(figures.png_bytes(image, scale=DECODED_SCALE)), width=28 * DECODED_SCALE)
     right.markdown("**Decoded point**")
     if len(code) == 2:
         right.caption(f"z₁ = {code[0]:+.2f}, z₂ = {code[1]:+.2f}")

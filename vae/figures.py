@@ -75,7 +75,7 @@ def gif_bytes(frames: np.ndarray, scale: int = 4, duration_ms: int = 120, bounce
 
 
 def data_uri(png: bytes) -> str:
-    """PNG bytes as a data: URI, for Plotly layout images."""
+    """PNG bytes as a data: URI (Plotly layout images; images shown without a second request)."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 

@@ -61,8 +61,9 @@ def wait_healthy(proc: subprocess.Popen, url: str, timeout: float = 90.0) -> Non
                     return
         except OSError:
             time.sleep(0.02)  # readiness poll
+    output = _output(proc)  # read before stop_app closes the log
     stop_app(proc)
-    raise RuntimeError(f"streamlit did not answer on {url} within {timeout:.0f} s:\n{_output(proc)}")
+    raise RuntimeError(f"streamlit did not answer on {url} within {timeout:.0f} s:\n{output}")
 
 
 def stop_app(proc: subprocess.Popen) -> None:

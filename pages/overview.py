@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.common import current_selection
+from vae.models import activation_name
 
 DIAGRAM = """
 digraph vae {
@@ -42,9 +43,6 @@ METRICS = [  # card key, label, meaning
 ]
 
 
-ACTIVATION_NAMES = {"relu": "ReLU", "elu": "ELU"}
-
-
 def model_card(card: dict) -> None:
     metrics = card.get("metrics") or {}
     training = card.get("training") or {}
@@ -53,7 +51,7 @@ def model_card(card: dict) -> None:
     st.subheader("Model card", anchor=False)
     st.caption(
         f"**{card.get('name', '?')}** · {kind} · {str(model.get('arch', '?')).upper()}, "
-        f"{ACTIVATION_NAMES.get(model.get('activation', 'relu'), '?')} · "
+        f"{activation_name(model.get('activation', 'relu'))} · "
         f"{model.get('latent_dim', '?')} latent dimensions · {training.get('epochs_done', '?')} epochs on "
         f"{card.get('dataset', '?')}; nats unless noted."
     )

@@ -96,3 +96,8 @@ def test_concurrent_first_visits_to_a_fresh_server_all_get_the_app(checkpoints_d
     assert all(not errors for _, errors in got.values()), got
     without = [i for i, (picker, _) in got.items() if not picker]
     assert not without, f"{len(without)} of {len(clients)} first visitors got /map without the sidebar's model picker"
+
+
+def test_a_server_that_does_not_answer_in_time_is_stopped_and_named():
+    with pytest.raises(RuntimeError, match="did not answer on http://127.0.0.1:"):  # not a ValueError from the log
+        start_app(timeout=0.001)  # far too short for any start

@@ -41,6 +41,11 @@ class ModelConfig:
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU}
 
 
+def activation_name(name: str) -> str:
+    """How a config's activation is written ("ReLU", "ELU"); "?" for one this version does not know."""
+    return ACTIVATIONS[name].__name__ if name in ACTIVATIONS else "?"
+
+
 def _act(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")

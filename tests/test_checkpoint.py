@@ -68,6 +68,16 @@ def test_missing_and_broken_card(tmp_path):
         load_model(tmp_path / "m")
 
 
+@pytest.mark.parametrize("field, value", [("activation", "gelu"), ("arch", "transformer")])
+def test_card_naming_a_model_this_version_cannot_build(tmp_path, field, value):
+    _write_checkpoint(tmp_path / "m")
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    card["model"][field] = value
+    (tmp_path / "m" / "card.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match=rf"card\.json describes a model this version cannot build .*{value}"):
+        load_model(tmp_path / "m")
+
+
 def test_atlas_round_trip_and_errors(tmp_path):
     arrays = {"mu": np.random.default_rng(0).normal(size=(10, 2)).astype(np.float32), "labels": np.arange(10)}
     save_atlas(tmp_path, arrays)

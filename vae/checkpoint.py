@@ -86,7 +86,10 @@ def load_model(folder: str | os.PathLike) -> tuple[VAE, dict]:
     """Rebuild the model of a checkpoint folder in eval mode, with its card."""
     folder = Path(folder)
     card = read_card(folder)
-    model = build_model(ModelConfig.from_dict(card["model"]))
+    try:
+        model = build_model(ModelConfig.from_dict(card["model"]))
+    except ValueError as err:  # an unknown kind, architecture or activation
+        raise CheckpointError(f"{folder / CARD} describes a model this version cannot build ({err}).") from None
     weights = _read_tensors(folder / WEIGHTS)
     expected = model.state_dict()
     if set(weights) != set(expected) or any(weights[k].shape != v.shape for k, v in expected.items()):

@@ -164,7 +164,7 @@ def train(
         wall += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "train_loss": round(loss, 4)})
         save_train_state(out, model, optimizer, epoch + 1, {"history": history, "wall_time_s": wall}, average)
-        save_weights(average or model, out / "model.safetensors")
+        save_weights(model if average is None else average, out / "model.safetensors")
         write_json(out / CARD, _card(config, name, epoch + 1, wall, history))
         if on_epoch is not None:
             on_epoch(epoch + 1, loss)

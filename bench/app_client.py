@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -134,16 +133,10 @@ class AppClient:
         return self.set(key, state)
 
     def set_string(self, key: str, value: str) -> Run:
-        """A selectbox (by its shown label) or a Plotly chart selection (as JSON)."""
+        """A selectbox, by its shown label."""
         state = WidgetState()
         state.string_value = value
         return self.set(key, state)
-
-    def select_points(self, key: str, points: list[dict]) -> Run:
-        """Report a Plotly selection of `points` (dicts with x, y, curve_number, point_index...) on chart `key`."""
-        selection = {"selection": {"points": points, "point_indices": [p.get("point_index", 0) for p in points],
-                                   "box": [], "lasso": []}}  # fmt: skip
-        return self.set_string(key, json.dumps(selection))
 
     def upload(self, key: str, name: str, data: bytes, mime: str = "image/png") -> Run:
         """Upload one file into the file uploader `key` (replacing the previous one) and rerun."""

@@ -2,7 +2,9 @@
 
 `instrument(page)` installs a small probe in the page: a key press or pointer press starts the clock (the
 event's own timestamp), and the probe notes when, after that, (a) a new decoded image has loaded and a frame
-has been painted, and (b) Plotly has finished redrawing the map (its `plotly_afterplot` event).
+has been painted, and (b) the map has changed: Plotly redrew it (`plotly_afterplot`) or moved its crosshair
+(`plotly_relayout`). The map of /map lives in a component frame of the same origin; the probe reaches into
+it, and converts that frame's event times to the page's clock.
 """
 
 from __future__ import annotations
@@ -14,28 +16,41 @@ from bench.server import CHROMIUM, CHROMIUM_ARGS
 # The decoded image of /map: a keyed container if the page gives it one, else the first image of the main area
 # (the decode panel is drawn before the selection details and the prior samples).
 DECODED_IMAGE = ".st-key-map_decoded img, [data-testid='stMain'] [data-testid='stImage'] img"
-MAP_CHART = "[data-testid='stMain'] .js-plotly-plot"
+MAP_FRAME = "[data-testid='stMain'] iframe[title$='latent_map']"
 
 _PROBE = """
-([decodedSelector, chartSelector]) => {
+([decodedSelector, frameSelector]) => {
   if (window.__probe) return;
   const probe = window.__probe = {start: 0, src: '', shown: 0, plotted: 0, lastPlot: 0, points: 0};
   const decoded = () => document.querySelector(decodedSelector);
   probe.decoded = decoded;
-  const hookCharts = () => {
-    for (const gd of document.querySelectorAll(chartSelector)) {
-      if (gd.__probeHooked || !gd.on) continue;
-      gd.__probeHooked = true;
-      gd.on('plotly_afterplot', () => {
-        const now = performance.now();
-        probe.lastPlot = now;
-        probe.points = (gd._fullData || []).reduce((n, t) => n + (t.visible !== false && t.x ? t.x.length : 0), 0);
-        if (probe.start && !probe.plotted && now > probe.start) probe.plotted = now;
-      });
+  const arm = (e, doc) => {
+    const img = decoded();
+    // an event in the frame: its timestamp counts from the frame's time origin
+    const t = e.timeStamp + doc.defaultView.performance.timeOrigin - performance.timeOrigin;
+    Object.assign(probe, {start: t, src: img ? img.src : '', shown: 0, plotted: 0});
+  };
+  const hookChart = () => {
+    const frame = document.querySelector(frameSelector);
+    const doc = frame && frame.contentDocument;
+    const gd = doc && doc.querySelector('.js-plotly-plot');
+    if (doc && !doc.__probeArmed) {
+      doc.__probeArmed = true;
+      doc.addEventListener('pointerdown', (e) => arm(e, doc), true);
     }
+    if (!gd || gd.__probeHooked || !gd.on) return;
+    gd.__probeHooked = true;
+    const changed = () => {
+      const now = performance.now();
+      probe.lastPlot = now;
+      probe.points = (gd._fullData || []).reduce((n, t) => n + (t.visible !== false && t.x ? t.x.length : 0), 0);
+      if (probe.start && !probe.plotted && now > probe.start) probe.plotted = now;
+    };
+    gd.on('plotly_afterplot', changed);
+    gd.on('plotly_relayout', changed);
   };
   const check = () => {
-    hookCharts();
+    hookChart();
     const img = decoded();
     if (!probe.start || probe.shown || !img) return;
     if (img.src && img.src !== probe.src && img.complete && img.naturalWidth > 0) {
@@ -46,14 +61,10 @@ _PROBE = """
   new MutationObserver(check).observe(document.body, {subtree: true, childList: true, attributes: true,
                                                       attributeFilter: ['src']});
   document.addEventListener('load', check, true);
-  const arm = (e) => {
-    const img = decoded();
-    Object.assign(probe, {start: e.timeStamp, src: img ? img.src : '', shown: 0, plotted: 0});
-  };
-  document.addEventListener('keydown', arm, true);
-  document.addEventListener('pointerdown', arm, true);
+  document.addEventListener('keydown', (e) => arm(e, document), true);
+  document.addEventListener('pointerdown', (e) => arm(e, document), true);
   probe.check = check;
-  hookCharts();
+  hookChart();
 }
 """
 
@@ -81,20 +92,31 @@ def new_page(browser, errors: list[str] | None = None):
 
 
 def instrument(page) -> None:
-    page.evaluate(_PROBE, [DECODED_IMAGE, MAP_CHART])
+    page.evaluate(_PROBE, [DECODED_IMAGE, MAP_FRAME])
+
+
+def map_frame(page):
+    """The frame of the /map chart (a Playwright FrameLocator)."""
+    return page.frame_locator(MAP_FRAME)
+
+
+def map_plot_area(page) -> dict:
+    """The bounding box of the map's plot area, in page coordinates."""
+    return map_frame(page).locator(".nsewdrag").first.bounding_box()
 
 
 def wait_map_drawn(page, min_points: int = 1, timeout_ms: float = 120_000) -> None:
     """Wait until the map has been plotted with at least `min_points` points and the decoded image has loaded."""
     page.wait_for_function(
-        """([decodedSelector, chartSelector, minPoints]) => {
+        """([decodedSelector, frameSelector, minPoints]) => {
             const img = document.querySelector(decodedSelector);
-            const gd = document.querySelector(chartSelector);
+            const frame = document.querySelector(frameSelector);
+            const gd = frame && frame.contentDocument && frame.contentDocument.querySelector('.js-plotly-plot');
             if (!img || !img.complete || !img.naturalWidth || !gd || !gd._fullData) return false;
             const n = gd._fullData.reduce((n, t) => n + (t.visible !== false && t.x ? t.x.length : 0), 0);
             return n >= minPoints && gd.querySelector('canvas, .scatterlayer');
         }""",
-        arg=[DECODED_IMAGE, MAP_CHART, min_points],
+        arg=[DECODED_IMAGE, MAP_FRAME, min_points],
         timeout=timeout_ms,
         polling="raf",
     )

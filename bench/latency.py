@@ -1,9 +1,9 @@
 """Interaction latency on /map in headless Chromium: press -> new decoded image shown (and map redrawn).
 
 Three interactions, each timed in the page's own clock from the key or pointer press (the event's timestamp)
-to the frame after the new decoded image has loaded; the map's redraw (Plotly's afterplot) is reported too:
+to the frame after the new decoded image has loaded; the map's update (crosshair moved or map redrawn) too:
   slider  an arrow key on the focused z1 slider (one step)
-  click   a click on the map (anywhere: the invisible click grid makes empty space clickable)
+  click   a click on the map (anywhere in the plot area: a point, or empty space)
   switch  a click in the sidebar that changes the model (latent size or VAE/AE), models already loaded once;
           the first visit of each model (it loads from disk) is reported as 'switch, first visit'.
 
@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from bench.browser import MAP_CHART, chromium, instrument, new_page, wait_map_drawn, wait_quiet, wait_shown
+from bench.browser import chromium, instrument, map_plot_area, new_page, wait_map_drawn, wait_quiet, wait_shown
 from bench.server import machine, percentiles, print_table, running_app
 
 # One sidebar click each; the cycle visits the four models of a dataset and comes back to the start.
@@ -43,7 +43,7 @@ def press_slider(page, i: int) -> dict | None:
 
 def click_map(page, i: int) -> dict | None:
     """A click at the i-th point of a fixed scatter of spots over the plot area (never the same spot twice)."""
-    box = page.locator(f"{MAP_CHART} .nsewdrag").first.bounding_box()
+    box = map_plot_area(page)
     fx = 0.1 + 0.8 * ((i * 0.618034) % 1.0)
     fy = 0.1 + 0.8 * ((i * 0.414214 + 0.5) % 1.0)
     page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
@@ -78,7 +78,7 @@ def run(url: str, moves: int, switches: int) -> dict[str, list[dict]]:
         for i in range(moves):  # slider and click interleaved, so drift hits both alike
             results["slider"].append(press_slider(page, i))
             results["click"].append(click_map(page, i))
-        # counted at each redraw (all traces: the test images, the click grid, the crosshair)
+        # counted at each map update (all traces: the test images and any highlight)
         results["points"] = [{"n": page.evaluate("() => window.__probe.points || 0")}]
         for i in range(len(SWITCHES)):
             results["switch, first visit"].append(switch_model(page, i))

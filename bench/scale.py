@@ -1,7 +1,8 @@
 """Scale: the latent map with all 70,000 images (train and test) against the 10,000 the app shows.
 
-Reports the figure's payload (the Plotly JSON Streamlit sends, raw and gzip-compressed) and, in headless
-Chromium against `streamlit run bench/scale_app.py`, the time to draw it and to answer an interaction:
+Reports the figure's payload (the Plotly JSON the map chart gets, raw and gzip-compressed) and, in headless
+Chromium against `streamlit run bench/scale_app.py` (the app's map chart alone), the time to draw it and to
+answer an interaction:
   load    navigation -> map plotted (server run, transfer, parse, WebGL draw)
   click   a click on the map -> the server's rerun answered on the page ("1 selected")
   zoom    the modebar's zoom-in button (client side only) -> redrawn
@@ -47,48 +48,52 @@ def map_coords(folder: str, n: int, data_dir: str | None) -> tuple[np.ndarray, n
 
 
 def map_figure(folder: str, n: int, data_dir: str | None = None):
-    """The /map figure (click grid, class points, crosshair) over n images."""
+    """The /map figure (the class points; the chart draws the crosshair) over n images."""
     coords, labels = map_coords(folder, n, data_dir)
     card_dataset = load_model(folder)[1]["dataset"]
-    return figures.latent_map_figure(coords, labels, CLASS_NAMES[card_dataset], crosshair=(0.0, 0.0), height=470)
+    return figures.latent_map_figure(coords, labels, CLASS_NAMES[card_dataset], click_grid=False, height=470)
 
 
 def payload(figure) -> dict:
-    """Bytes of the figure's JSON as Streamlit sends it, and gzip-compressed (the websocket may deflate it)."""
-    import plotly.io
-
-    spec = plotly.io.to_json(figure, validate=False).encode()
+    """Bytes of the figure's JSON as the chart gets it, and gzip-compressed (the websocket may deflate it)."""
+    spec = figure.to_json().encode()
     return {"json_bytes": len(spec), "gzip_bytes": len(gzip.compress(spec, 6))}
 
 
+# In the page; it reaches into the chart's frame (same origin). Times are epoch ms, comparable across frames.
 _HOOK = """
+const __now = () => performance.timeOrigin + performance.now();
 window.__plots = [];
-const __hook = () => {
-  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
-    if (gd.on && !gd.__scaleHooked) {
-      gd.__scaleHooked = true;
-      gd.on('plotly_afterplot', () => window.__plots.push({t: performance.now(),
-        n: (gd._fullData || []).reduce((k, t) => k + (t.x ? t.x.length : 0), 0)}));
-    }
+window.__selectedAt = 0;
+const __count = (gd) => (gd._fullData || []).reduce((k, t) => k + (t.x ? t.x.length : 0), 0);
+const __poll = () => {
+  const frame = document.querySelector("iframe[title$='latent_map']");
+  const doc = frame && frame.contentDocument;
+  const gd = doc && doc.querySelector('.js-plotly-plot');
+  if (doc && !doc.__scaleArmed) {
+    doc.__scaleArmed = true;
+    doc.addEventListener('pointerdown', (e) => {
+      window.__press = doc.defaultView.performance.timeOrigin + e.timeStamp;
+      window.__plots = [];
+      window.__selectedAt = 0;
+    }, true);
   }
+  if (gd && gd.on && !gd.__scaleHooked) {
+    gd.__scaleHooked = true;
+    gd.on('plotly_afterplot', () => window.__plots.push({t: __now(), n: __count(gd)}));
+    if (gd._fullData) window.__plots.push({t: __now(), n: __count(gd)});  // drawn before this poll: a frame late
+  }
+  if (window.__press && !window.__selectedAt && document.body && /[1-9][0-9,]* selected/.test(document.body.innerText))
+    window.__selectedAt = __now();
+  requestAnimationFrame(__poll);
 };
-const __poll = () => { __hook(); requestAnimationFrame(__poll); };
 requestAnimationFrame(__poll);
-document.addEventListener('DOMContentLoaded', () =>
-  new MutationObserver(__hook).observe(document.body, {subtree: true, childList: true, attributes: true,
-                                                       attributeFilter: ['class']}));
-document.addEventListener('pointerdown', (e) => {
-  window.__press = e.timeStamp; window.__plots = []; window.__selectedAt = 0;
-}, true);
-new MutationObserver(() => {
-  if (window.__press && !window.__selectedAt && /[1-9][0-9,]* selected/.test(document.body.innerText))
-    window.__selectedAt = performance.now();
-}).observe(document, {subtree: true, childList: true, characterData: true});
 """
+CHART_FRAME = "iframe[title$='latent_map']"
 
 
 def _plotted_after(page, n: int, timeout_ms: float) -> float:
-    """performance.now() of the first redraw with at least n points since the page opened or the last press."""
+    """Epoch ms of the first redraw with at least n points since the page opened or the last press."""
     page.wait_for_function("(n) => window.__plots.some((p) => p.n >= n)", arg=n, timeout=timeout_ms, polling="raf")
     return page.evaluate("(n) => window.__plots.find((p) => p.n >= n).t", n)
 
@@ -96,19 +101,19 @@ def _plotted_after(page, n: int, timeout_ms: float) -> float:
 def measure(browser, url: str, n: int) -> dict:
     """Load, click and zoom times (ms) of the map with n images."""
     page = new_page(browser)
-    page.context.add_init_script(_HOOK)
+    page.add_init_script(_HOOK)
     page.goto(f"{url}/?n={n}")
-    load_ms = _plotted_after(page, n, 300_000)  # the page's clock starts at navigation
+    load_ms = _plotted_after(page, n, 300_000) - page.evaluate("() => performance.timeOrigin")  # from navigation
     page.wait_for_function("() => /0 selected/.test(document.body.innerText)", timeout=60_000)
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    frame = page.frame_locator(CHART_FRAME)
+    box = frame.locator(".nsewdrag").first.bounding_box()
     page.mouse.click(box["x"] + 0.37 * box["width"], box["y"] + 0.61 * box["height"])
     page.wait_for_function("() => window.__selectedAt", timeout=120_000, polling="raf")
     click_ms = page.evaluate("() => window.__selectedAt - window.__press")
     page.evaluate("() => { window.__plots = []; }")
-    zoom_in = page.locator(".js-plotly-plot .modebar-btn[data-attr='zoom'][data-val='in']").first
-    page.locator(".js-plotly-plot").first.hover()
-    t0 = page.evaluate("() => performance.now()")
-    zoom_in.click(force=True)
+    frame.locator(".js-plotly-plot").first.hover()
+    t0 = page.evaluate("() => performance.timeOrigin + performance.now()")
+    frame.locator(".modebar-btn[data-attr='zoom'][data-val='in']").first.click(force=True)
     zoom_ms = _plotted_after(page, n, 60_000) - t0
     page.context.close()
     return {"load_ms": load_ms, "click_ms": click_ms, "zoom_ms": zoom_ms}

@@ -9,11 +9,17 @@ from pathlib import Path
 import streamlit as st
 
 from bench.scale import map_figure
+from pages.map_chart import map_chart
 
 folder = str(Path(os.environ.get("VAE_CHECKPOINTS", "checkpoints")) / os.environ.get("SCALE_MODEL", "mnist-vae-z2"))
 n = int(st.query_params.get("n", 70_000))
-figure = st.cache_resource(map_figure, show_spinner="Encoding the images…")(folder, n, os.environ.get("VAE_DATA_DIR"))
-st.plotly_chart(figure, key="scale_map", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                config={"displaylogo": False})  # fmt: skip
-points = (st.session_state.get("scale_map") or {}).get("selection", {}).get("points", [])
+
+
+@st.cache_resource(show_spinner="Encoding the images…")
+def figure_json(folder: str, n: int) -> str:
+    return map_figure(folder, n, os.environ.get("VAE_DATA_DIR")).to_json()
+
+
+event = map_chart(figure_json(folder, n), crosshair=(0.0, 0.0), key="scale_map", height=470)
+points = (event or {}).get("selection", {}).get("points", [])
 st.caption(f"{n:,} images on the map; {len(points)} selected.")

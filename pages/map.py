@@ -9,6 +9,9 @@ import streamlit as st
 
 from pages.common import (
     Selection,
+    cached_atlas,
+    cached_card,
+    cached_model,
     clicked_spot,
     current_selection,
     manifold_tiles,
@@ -18,10 +21,13 @@ from pages.common import (
     selection_event,
     test_images,
 )
+from pages.map_chart import map_chart
 from vae import figures, latent
+from vae.data import CLASS_NAMES
 
 CHART = "map_chart"
 DECODED_SCALE = 7  # the decoded image is shown 28 x 7 = 196 px wide
+MAP_HEIGHT = 470
 
 
 def slider_keys(sel: Selection) -> list[str]:
@@ -51,7 +57,8 @@ def apply_map_event(sel: Selection, projection: latent.MapProjection, keys: list
     if not any(selection.values()):
         st.session_state["map_last_event"] = None
         return
-    signature = json.dumps(selection, sort_keys=True, default=str)
+    # the chart's event number is part of it: a second click on the same spot is a new event
+    signature = json.dumps(st.session_state.get(CHART), sort_keys=True, default=str)
     if signature == st.session_state.get("map_last_event"):
         return
     st.session_state["map_last_event"] = signature
@@ -102,33 +109,34 @@ def decode_panel(sel: Selection, keys: list[str], ranges: np.ndarray, default: n
     return code
 
 
-def map_figure(sel: Selection, projection: latent.MapProjection, code: np.ndarray, grid: dict | None):
+@st.cache_data(show_spinner=False, max_entries=64)
+def map_figure_json(folder: str, projection_kind: str, grid: dict | None) -> str:
+    """The map of a model's test codes as Plotly JSON, without the selection and the crosshair (the chart's own)."""
+    atlas, model = cached_atlas(folder), cached_model(folder)
+    projection = latent.map_projection(atlas, projection_kind)
     coords = projection.coords
     if projection.kind == "latent":
-        ranges = latent.code_ranges(projection.codes, prior=sel.model.is_variational)
+        ranges = latent.code_ranges(projection.codes, prior=model.is_variational)
         x_range, y_range = tuple(ranges[0]), tuple(ranges[1])
     else:
         x_range, y_range = figures.padded_range(coords[:, 0]), figures.padded_range(coords[:, 1])
-    indices = selected_indices(sel)
     tiles = None
     if grid is not None:
-        tiles = manifold_tiles(
-            str(sel.folder), projection.kind, grid["n"], grid["span"], grid["spacing"], grid["center"]
-        )
-    return figures.latent_map_figure(
+        tiles = manifold_tiles(folder, projection.kind, grid["n"], grid["span"], grid["spacing"], grid["center"])
+    figure = figures.latent_map_figure(
         coords,
-        sel.atlas["labels"],
-        sel.class_names,
-        crosshair=projection.to_map(code)[0],
-        selected=coords[indices] if indices else None,
+        atlas["labels"],
+        CLASS_NAMES[cached_card(folder)["dataset"]],
+        click_grid=False,  # the chart takes clicks anywhere
         tiles=tiles,
         x_range=x_range,
         y_range=y_range,
         axis_titles=projection.axis_titles,
         equal_aspect=projection.kind != "umap",
-        height=470,
+        height=MAP_HEIGHT,
         opacity=0.15 if tiles else 0.55,
     )
+    return figure.update_layout(uirevision=f"{folder}/{projection_kind}").to_json()  # a new model resets the zoom
 
 
 def selection_details(sel: Selection, indices: list[int]) -> None:
@@ -197,13 +205,14 @@ def explorer(sel: Selection, projection_kind: str, grid: dict | None) -> None:
         st.divider()
         selection_details(sel, selected_indices(sel))
     with map_col:
-        figure = map_figure(sel, projection, code, grid)
-        st.plotly_chart(
-            figure,
+        selected = selected_indices(sel)
+        map_chart(
+            map_figure_json(str(sel.folder), projection_kind, grid),
+            overlays=[figures.highlight_trace(projection.coords[selected])] if selected else [],
+            crosshair=projection.to_map(code)[0],
             key=CHART,
-            on_select="rerun",
-            selection_mode=("points", "box", "lasso"),
-            config={"displaylogo": False, "scrollZoom": False},
+            height=MAP_HEIGHT,
+            color=figures.CROSSHAIR_COLOR,
         )
 
     prior_tab, traversal_tab = st.tabs(["Prior samples", "Traversals"])

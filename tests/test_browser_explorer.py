@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from bench.browser import MAP_FRAME, map_frame
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 PAGES = {"/map": "Latent map", "/": "VAE Latent Explorer", "/interpolate": "Interpolation", "/compare": "VAE vs AE"}
@@ -27,8 +29,10 @@ def test_page_opens_with_the_navigation_and_no_exception(page, app_url, path, ti
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_text("Latent map")).to_be_visible()
     expect(sidebar.get_by_text("Dataset")).to_be_visible()  # app.py ran: the model picker is there
-    if path in ("/map", "/interpolate", "/compare"):
+    if path in ("/interpolate", "/compare"):
         expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=TIMEOUT)
+    if path == "/map":
+        expect(map_frame(page).locator(".js-plotly-plot")).to_be_visible(timeout=TIMEOUT)
 
 
 def decoded_image(page: Page):
@@ -37,7 +41,7 @@ def decoded_image(page: Page):
 
 def test_map_and_decoded_image_are_visible_together_at_1280x800(page, app_url):
     open_page(page, app_url + "/map", "Latent map")
-    plot = page.locator(".js-plotly-plot .nsewdrag").first
+    plot = map_frame(page).locator(".nsewdrag").first
     expect(plot).to_be_visible(timeout=TIMEOUT)
     for box in (plot.bounding_box(), decoded_image(page).bounding_box()):
         assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800, box
@@ -55,9 +59,37 @@ def test_moving_a_slider_with_the_keyboard_decodes_a_new_image(page, app_url):
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
 
+CHART_STATE = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  if (!gd.__redraws) { gd.__redraws = 0; gd.on('plotly_afterplot', () => { gd.__redraws += 1; }); }
+  const ring = (gd.layout.shapes || []).find((s) => s.type === 'circle');
+  return {redraws: gd.__redraws, crosshair: ring ? [ring.xanchor, ring.yanchor] : null};
+}"""
+
+
+def test_a_slider_move_moves_the_crosshair_without_redrawing_the_points(page, app_url):
+    open_page(page, app_url + "/map", "Latent map")
+    expect(map_frame(page).locator(".js-plotly-plot")).to_be_visible(timeout=TIMEOUT)
+    chart = map_frame(page).locator(".js-plotly-plot")
+    before = chart.evaluate(CHART_STATE)
+    assert before["crosshair"] == [0, 0]
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").locator('input[type="range"]')
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "(sel) => { const gd = document.querySelector(sel).contentDocument.querySelector('.js-plotly-plot');"
+        " const ring = gd.layout.shapes.find((s) => s.type === 'circle'); return ring && ring.xanchor > 0; }",
+        arg=MAP_FRAME,
+        timeout=30_000,
+    )
+    after = chart.evaluate(CHART_STATE)
+    assert after["crosshair"][0] > 0 and after["crosshair"][1] == 0
+    assert after["redraws"] == 0  # the points were not drawn again
+
+
 def test_clicking_empty_space_on_the_map_decodes_that_spot(page, app_url):
     open_page(page, app_url + "/map", "Latent map")
-    plot = page.locator(".js-plotly-plot .nsewdrag").first
+    plot = map_frame(page).locator(".nsewdrag").first
     expect(plot).to_be_visible(timeout=TIMEOUT)
     image = decoded_image(page)
     before = image.get_attribute("src")

@@ -283,7 +283,7 @@ def test_app_names_the_broken_model_and_keeps_the_others(shelf_with_one_broken, 
         assert not others, f"{page} with a healthy model shows errors: {others}"
     at = _app(shelf, "pages/map.py", monkeypatch)
     at.selectbox(key="dataset").set_value(HEALTHY["dataset"]).run()
-    assert at.get("plotly_chart") and at.get("image"), "the map of a healthy model is not drawn"
+    assert at.get("component_instance") and at.get("image"), "the map of a healthy model is not drawn"
 
 
 # --- checkpoints crafted to run code when unpickled ----------------------------------------------------------

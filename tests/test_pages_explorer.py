@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from vae.checkpoint import load_atlas
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 MAP_CHART = "map_chart"
+_events = itertools.count(1)  # the chart numbers its events (it sends the time)
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +40,19 @@ def image_urls(at: AppTest) -> list[str]:
 
 
 def map_spec(at: AppTest) -> dict:
+    """The figure of the page's first st.plotly_chart."""
     return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def map_chart_args(at: AppTest) -> dict:
+    """The arguments of the /map chart (the latent-map component): figure, overlays, crosshair, ..."""
+    [chart] = [e for e in at.get("component_instance") if e.proto.component_name.endswith("latent_map")]
+    return json.loads(chart.proto.json_args)
+
+
+def latent_map_spec(at: AppTest) -> dict:
+    """The /map figure (without the selection and the crosshair, which the chart draws)."""
+    return json.loads(map_chart_args(at)["figure"])
 
 
 def z_sliders(at: AppTest, name: str) -> list:
@@ -48,9 +62,9 @@ def z_sliders(at: AppTest, name: str) -> list:
 
 
 def select_on_map(at: AppTest, points: list[dict], lasso: bool = False) -> AppTest:
-    """Simulate a Plotly selection event on the latent map and rerun."""
+    """Simulate a click or lasso reported by the latent-map chart and rerun."""
     area = [{"x": [0, 1, 1], "y": [0, 0, 1]}] if lasso else []
-    at.session_state[MAP_CHART] = {"selection": {"points": points, "point_indices": [], "box": [], "lasso": area}}
+    at.session_state[MAP_CHART] = {"event": next(_events), "selection": {"points": points, "box": [], "lasso": area}}
     at.run()
     assert not at.exception, at.exception
     return at
@@ -80,12 +94,12 @@ def test_overview_card_of_an_autoencoder_has_no_elbo():
 
 def test_map_shows_every_test_image_sliders_and_the_decoded_point():
     at = open_page("map")
-    spec = map_spec(at)
+    spec = latent_map_spec(at)
     names = [t.get("name") for t in spec["data"] if t["type"] == "scattergl" and t.get("showlegend", True)]
     assert names == [str(d) for d in range(10)]
     assert [s.label for s in z_sliders(at, "mnist-vae-z2")] == ["z₁", "z₂"]
     assert len(image_urls(at)) >= 2  # the decoded point and the prior samples
-    assert any(t.get("name") == "click grid" for t in spec["data"])
+    assert map_chart_args(at)["crosshair"] == [0.0, 0.0]  # the prior's mean
 
 
 def test_moving_a_slider_changes_the_decoded_image_and_moves_the_crosshair():
@@ -94,7 +108,16 @@ def test_moving_a_slider_changes_the_decoded_image_and_moves_the_crosshair():
     z_sliders(at, "mnist-vae-z2")[0].set_value(1.5).run()
     assert not at.exception
     assert image_urls(at)[0] != before
-    assert {s["x0"] for s in map_spec(at)["layout"]["shapes"] if s["xref"] == "x"} == {1.5}
+    assert map_chart_args(at)["crosshair"] == [1.5, 0.0]
+
+
+def test_moving_the_crosshair_leaves_the_map_figure_alone():
+    at = open_page("map")
+    before = map_chart_args(at)
+    z_sliders(at, "mnist-vae-z2")[0].set_value(-1.0).run()
+    after = map_chart_args(at)
+    assert after["crosshair"] == [-1.0, 0.0] and before["crosshair"] != after["crosshair"]
+    assert after["figure_id"] == before["figure_id"]  # so the browser keeps the drawn points
 
 
 def test_clicking_empty_space_decodes_that_spot():
@@ -110,6 +133,7 @@ def test_clicking_a_point_shows_its_image_scores_and_moves_the_crosshair(checkpo
     mu = load_atlas(checkpoints_dir / "mnist-vae-z2")["mu"]
     at = open_page("map")
     select_on_map(at, [{"x": float(mu[42, 0]), "y": float(mu[42, 1]), "customdata": 42, "curve_number": 3}])
+    assert [t["name"] for t in json.loads(map_chart_args(at)["overlays"])] == ["selected"]  # ringed on the map
     text = " ".join(m.value for m in at.markdown)
     assert "test image 42" in text
     assert "−ELBO" in " ".join(c.value for c in at.caption)
@@ -125,6 +149,14 @@ def test_a_later_slider_move_is_not_undone_by_the_old_click():
     assert [s.value for s in z_sliders(at, "mnist-vae-z2")] == [1.0, -2.0]
 
 
+def test_clicking_the_same_spot_again_after_a_slider_move_decodes_it_again():
+    at = open_page("map")
+    select_on_map(at, [{"x": 1.0, "y": 1.0}])
+    z_sliders(at, "mnist-vae-z2")[0].set_value(-2.0).run()
+    select_on_map(at, [{"x": 1.0, "y": 1.0}])  # a new click event, though the same spot
+    assert [s.value for s in z_sliders(at, "mnist-vae-z2")] == [1.0, 1.0]
+
+
 def test_a_lasso_shows_a_grid_of_the_selected_images():
     at = open_page("map")
     points = [{"x": 0.0, "y": 0.0, "customdata": i} for i in range(3, 15)]
@@ -136,14 +168,14 @@ def test_a_lasso_shows_a_grid_of_the_selected_images():
 
 def test_manifold_overlay_lays_decoded_tiles_on_the_map():
     at = open_page("map")
-    assert not map_spec(at)["layout"].get("images")
+    assert not latent_map_spec(at)["layout"].get("images")
     at.toggle(key="map_overlay").set_value(True).run()
     at.slider(key="map_grid_n").set_value(6).run()
     assert not at.exception
-    images = map_spec(at)["layout"]["images"]
+    images = latent_map_spec(at)["layout"]["images"]
     assert len(images) == 36 and images[0]["source"].startswith("data:image/png")
     at.radio(key="map_grid_spacing").set_value("gaussian").run()
-    gaussian = map_spec(at)["layout"]["images"]
+    gaussian = latent_map_spec(at)["layout"]["images"]
     assert not at.exception and len(gaussian) == 36
     xs = sorted({round(i["x"], 6) for i in gaussian})
     assert np.diff(xs)[len(xs) // 2 - 1] < np.diff(xs)[0]  # tiles crowd at the centre
@@ -165,7 +197,7 @@ def test_z16_map_has_projections_sixteen_sliders_and_traversals(checkpoints_dir)
     assert len(set(after) - set(before)) >= 2  # ... and the traversals around it
     at.button_group(key="map_projection").set_value("umap").run()
     assert not at.exception
-    assert map_spec(at)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
+    assert latent_map_spec(at)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
 
 
 def test_autoencoder_map_centres_on_its_codes(checkpoints_dir):

@@ -1,0 +1,83 @@
+"""The latent map as a small Streamlit component that draws its points once and moves only the crosshair.
+
+`st.plotly_chart` redraws every point whenever its figure changes, so each slider move cost a full WebGL redraw
+of the map. This component keeps the drawn figure until a new one arrives (by id) and moves the crosshair with
+Plotly.relayout. It reports clicks anywhere on the plot area, and box or lasso selections, in the shape of
+st.plotly_chart's selection: {"event": ms, "selection": {"points": [...], "box": [...], "lasso": [...]}}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import plotly
+import streamlit.components.v1 as components
+from plotly.basedatatypes import BaseTraceType
+from plotly.io.json import to_json_plotly
+
+_SOURCE = Path(__file__).parent
+_FILES = ("index.html", "map_chart.js")
+
+
+def component_dir() -> Path:
+    """A folder holding our page and script next to the plotly.js the plotly package ships (served together).
+
+    Made once per version of those files, in the user's cache folder, so the 4.8 MB plotly.js is not in the repo.
+    """
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    digest = hashlib.sha256(plotly.__version__.encode())
+    for name in _FILES:
+        digest.update((_SOURCE / name).read_bytes())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vae-explorer"
+    target = cache / f"map-chart-{digest.hexdigest()[:12]}"
+    if not (target / "plotly.min.js").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=cache))
+        for name in _FILES:
+            shutil.copy(_SOURCE / name, staging / name)
+        shutil.copy(plotly_js, staging / "plotly.min.js")  # last: its presence marks a complete folder
+        try:
+            staging.rename(target)
+        except OSError:  # another server process made it meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+_latent_map = components.declare_component("latent_map", path=str(component_dir()))
+
+
+def figure_id(figure_json: str) -> str:
+    return hashlib.sha1(figure_json.encode()).hexdigest()
+
+
+def map_chart(
+    figure_json: str,
+    *,
+    overlays: Sequence[BaseTraceType] = (),
+    crosshair: Sequence[float] | None,
+    key: str,
+    height: int,
+    color: str = "#111111",
+    config: dict | None = None,
+) -> dict | None:
+    """Draw the map (a Plotly figure as JSON), `overlays` on top and a crosshair at `crosshair`.
+
+    Returns the last click or selection. Changing `overlays` redraws only them; moving the crosshair redraws nothing.
+    """
+    point = None if crosshair is None else [float(crosshair[0]), float(crosshair[1])]
+    return _latent_map(
+        figure=figure_json,
+        figure_id=figure_id(figure_json),
+        overlays=to_json_plotly([trace.to_plotly_json() for trace in overlays]),
+        crosshair=point,
+        height=height,
+        color=color,
+        config=config or {},
+        key=key,
+        default=None,
+    )

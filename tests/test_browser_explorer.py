@@ -97,3 +97,30 @@ def test_clicking_empty_space_on_the_map_decodes_that_spot(page, app_url):
     page.mouse.click(box["x"] + 0.92 * box["width"], box["y"] + 0.08 * box["height"])  # top right: no test codes
     expect(image).not_to_have_attribute("src", before, timeout=30_000)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_a_box_selection_shows_its_images_and_rings_them_on_the_map(page, app_url):
+    open_page(page, app_url + "/map", "Latent map")
+    frame = map_frame(page)
+    chart = frame.locator(".js-plotly-plot")
+    expect(chart).to_be_visible(timeout=TIMEOUT)
+    chart.hover()
+    frame.locator(".modebar-btn[data-attr='dragmode'][data-val='select']").click()
+    box = frame.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.7 * box["height"], steps=8)
+    page.mouse.up()
+    expect(page.get_by_text("images selected")).to_be_visible(timeout=30_000)
+    page.wait_for_function(
+        "(sel) => document.querySelector(sel).contentDocument.querySelector('.js-plotly-plot').data"
+        ".some((t) => t.name === 'selected')",
+        arg=MAP_FRAME,
+        timeout=30_000,
+    )
+    state = chart.evaluate(
+        "(gd) => ({rings: gd.data.find((t) => t.name === 'selected').x.length,"
+        " dimmed: gd.data.some((t) => t.selectedpoints), boxes: (gd.layout.selections || []).length})"
+    )
+    shown = int(page.get_by_text("images selected").inner_text().split()[0].replace(",", ""))
+    assert state == {"rings": shown, "dimmed": False, "boxes": 0}, state  # rings, not Plotly's own dimming

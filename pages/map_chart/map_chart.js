@@ -12,6 +12,7 @@ const gd = document.getElementById("map");
 const CLICK_SLOP_PX = 4; // a press that moves further is a drag (pan, zoom, box), not a click
 let shown = { figureId: null, overlays: null, crosshair: null, height: null };
 let base = null; // the last figure's traces and layout, kept as objects
+let overlayRevision = 0;
 let color = "#111111";
 let pressed = null; // where a press inside the plot area started
 let pointClicked = null; // the test image Plotly reported under the last click
@@ -68,9 +69,12 @@ async function draw(args, theme) {
   } else if (args.overlays === shown.overlays) {
     return moveCrosshair(args.crosshair);
   }
-  // The same trace objects as last time, so Plotly.react redraws only what changed (the overlays).
+  // The same trace objects as last time, so Plotly.react redraws only what changed (the overlays). The overlays'
+  // rings now show the selection, so a new selectionrevision clears Plotly's own box or lasso and its dimming
+  // (uirevision would keep them).
+  for (const trace of base.data) delete trace.selectedpoints; // set on these very objects by Plotly's select tool
   const data = [...base.data, ...JSON.parse(args.overlays || "[]")];
-  const layout = { ...base.layout, shapes: crosshairShapes(args.crosshair) };
+  const layout = { ...base.layout, shapes: crosshairShapes(args.crosshair), selectionrevision: ++overlayRevision };
   await Plotly.react(gd, data, layout, { displaylogo: false, scrollZoom: false, responsive: true,
                                          ...(args.config || {}) });
   shown = { ...shown, figureId: args.figure_id, overlays: args.overlays, crosshair: JSON.stringify(args.crosshair) };

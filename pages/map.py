@@ -141,11 +141,11 @@ def map_figure_json(folder: str, projection_kind: str, grid: dict | None) -> str
 
 def selection_details(sel: Selection, indices: list[int]) -> None:
     """The selected test image(s): original, reconstruction, label and scores; a grid for many."""
-    originals = test_images(sel.dataset)
-    atlas = sel.atlas
     if not indices:
         st.caption("Click a point to see its image and scores; box or lasso a group to see them together.")
         return
+    originals = test_images(sel.dataset)  # loaded on the first selection, not on the first visit (1.5 s)
+    atlas = sel.atlas
     if originals is None:
         st.caption(missing_data_hint(sel.dataset))
     if len(indices) == 1:

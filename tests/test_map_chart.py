@@ -7,7 +7,9 @@ from pathlib import Path
 
 import plotly
 
-from pages.map_chart import component_dir, figure_id
+from pages.map_chart import _version, component_dir, figure_id, plotly_js
+
+PACKAGE_PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def test_the_served_folder_holds_the_page_its_script_and_plotly(monkeypatch, tmp_path):
@@ -16,10 +18,25 @@ def test_the_served_folder_holds_the_page_its_script_and_plotly(monkeypatch, tmp
     assert folder.parent == tmp_path / "vae-explorer"
     page = (folder / "index.html").read_text()
     assert set(re.findall(r'<script src="([^"]+)"', page)) == {"plotly.min.js", "map_chart.js"}
-    shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    assert (folder / "plotly.min.js").read_bytes() == shipped.read_bytes()
+    assert (folder / "plotly.min.js").read_bytes() == plotly_js().read_bytes()
     assert component_dir() == folder  # made once, then reused
     assert [p.name for p in (tmp_path / "vae-explorer").iterdir()] == [folder.name]  # no staging folder left
+
+
+def test_the_partial_bundle_is_served_while_it_matches_the_plotly_package():
+    assert _version(PACKAGE_PLOTLY_JS) is not None
+    if _version(plotly_js().parent / "plotly-gl2d.min.js") == _version(PACKAGE_PLOTLY_JS):
+        assert plotly_js().name == "plotly-gl2d.min.js"
+        assert plotly_js().stat().st_size < PACKAGE_PLOTLY_JS.stat().st_size / 2
+    else:  # a newer plotly package: its own full bundle, so figure and plotly.js always match
+        assert plotly_js() == PACKAGE_PLOTLY_JS
+
+
+def test_a_partial_bundle_of_another_version_falls_back_to_the_full_one(monkeypatch, tmp_path):
+    old = tmp_path / "plotly-gl2d.min.js"
+    old.write_text("/**\n* plotly.js (gl2d - minified) v0.0.1\n*/\n")
+    monkeypatch.setattr("pages.map_chart._GL2D", old)
+    assert plotly_js() == PACKAGE_PLOTLY_JS
 
 
 def test_a_changed_script_gets_a_new_folder(monkeypatch, tmp_path):

@@ -75,8 +75,7 @@ async function draw(args, theme) {
   for (const trace of base.data) delete trace.selectedpoints; // set on these very objects by Plotly's select tool
   const data = [...base.data, ...JSON.parse(args.overlays || "[]")];
   const layout = { ...base.layout, shapes: crosshairShapes(args.crosshair), selectionrevision: ++overlayRevision };
-  await Plotly.react(gd, data, layout, { displaylogo: false, scrollZoom: false, responsive: true,
-                                         ...(args.config || {}) });
+  await Plotly.react(gd, data, layout, { displaylogo: false, scrollZoom: false, responsive: true });
   shown = { ...shown, figureId: args.figure_id, overlays: args.overlays, crosshair: JSON.stringify(args.crosshair) };
   listen();
 }

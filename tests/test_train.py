@@ -33,6 +33,39 @@ def test_real_splits(data_dir, name):
     assert len(CLASS_NAMES[name]) == 10
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("train", [False, True])
+def test_raw_files_read_directly_match_torchvision(data_dir, name, train):
+    from torchvision import datasets
+
+    ours = load_split(name, train, data_dir)
+    theirs = (datasets.MNIST if name == "mnist" else datasets.FashionMNIST)(str(data_dir), train=train)
+    assert torch.equal(ours.images, theirs.data) and torch.equal(ours.labels, theirs.targets.long())
+
+
+def test_a_truncated_raw_file_is_one_clear_sentence(data_dir, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / f).write_bytes((data_dir / "MNIST" / "raw" / f).read_bytes())
+    (raw / "t10k-images-idx3-ubyte").write_bytes((raw / "t10k-images-idx3-ubyte").read_bytes()[:-100])
+    with pytest.raises(DatasetMissingError) as err:
+        load_split("mnist", False, tmp_path)
+    message = str(err.value)
+    assert "truncated" in message and f"delete {raw}" in message and "\n" not in message
+
+
+def test_only_the_downloaded_archives_still_load_through_torchvision(data_dir, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+              "train-labels-idx1-ubyte.gz"):  # fmt: skip
+        (raw / f).symlink_to(data_dir / "MNIST" / "raw" / f)
+    split = load_split("mnist", False, tmp_path)  # torchvision checks the archives and unpacks them
+    assert torch.equal(split.images, load_split("mnist", False, data_dir).images)
+
+
 def test_other_dataset():
     assert other_dataset("mnist") == "fashion-mnist" and other_dataset("fashion-mnist") == "mnist"
 

@@ -1,11 +1,14 @@
-"""MNIST and Fashion-MNIST as in-memory tensors, read through torchvision."""
+"""MNIST and Fashion-MNIST as in-memory tensors: torchvision's layout and downloads; the raw IDX files read directly
+when they are on disk (importing torchvision alone takes over a second, reading a split 15 ms)."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -25,6 +28,9 @@ _RAW_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+
+_SPLIT_FILES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}  # fmt: skip
 
 
 class DatasetMissingError(RuntimeError):
@@ -62,13 +68,33 @@ def other_dataset(name: str) -> str:
     return DATASETS[1 - DATASETS.index(name)]
 
 
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file of unsigned bytes (the format of the MNIST raw files) as an array of its shape."""
+    data = path.read_bytes()
+    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != math.prod(shape):
+        raise ValueError(f"{path} holds {body.size} bytes for a {shape} array: truncated or padded")
+    return body.reshape(shape)
+
+
 def load_split(name: str, train: bool, root: str | os.PathLike | None = None) -> Split:
     """Load a split of `name` ('mnist' or 'fashion-mnist'), downloading it if it is missing."""
-    from torchvision import datasets
-
     if name not in _FOLDERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     root = data_dir(root)
+    images_file, labels_file = (root / _FOLDERS[name] / "raw" / f for f in _SPLIT_FILES[train])
+    if images_file.is_file() and labels_file.is_file():
+        try:
+            images, labels = read_idx(images_file), read_idx(labels_file)
+        except ValueError as err:
+            raise DatasetMissingError(f"{err}; delete {images_file.parent} to download {name} again.") from None
+        return Split(images=torch.from_numpy(images.copy()), labels=torch.from_numpy(labels.astype(np.int64)))
+    from torchvision import datasets
+
     cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
     try:
         ds = cls(root=str(root), train=train, download=True)

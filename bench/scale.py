@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.browser import chromium, new_page
+from bench.browser import MAP_FRAME, chromium, map_frame, new_page
 from bench.server import machine, percentiles, print_table, running_app
 from vae import figures, latent
 from vae.checkpoint import load_atlas, load_model
@@ -60,14 +60,15 @@ def payload(figure) -> dict:
     return {"json_bytes": len(spec), "gzip_bytes": len(gzip.compress(spec, 6))}
 
 
-# In the page; it reaches into the chart's frame (same origin). Times are epoch ms, comparable across frames.
+# In the page, after `const __frameSelector = ...`; it reaches into the chart's frame (same origin).
+# Times are epoch ms, comparable across frames.
 _HOOK = """
 const __now = () => performance.timeOrigin + performance.now();
 window.__plots = [];
 window.__selectedAt = 0;
 const __count = (gd) => (gd._fullData || []).reduce((k, t) => k + (t.x ? t.x.length : 0), 0);
 const __poll = () => {
-  const frame = document.querySelector("iframe[title$='latent_map']");
+  const frame = document.querySelector(__frameSelector);
   const doc = frame && frame.contentDocument;
   const gd = doc && doc.querySelector('.js-plotly-plot');
   if (doc && !doc.__scaleArmed) {
@@ -89,7 +90,6 @@ const __poll = () => {
 };
 requestAnimationFrame(__poll);
 """
-CHART_FRAME = "iframe[title$='latent_map']"
 
 
 def _plotted_after(page, n: int, timeout_ms: float) -> float:
@@ -101,11 +101,11 @@ def _plotted_after(page, n: int, timeout_ms: float) -> float:
 def measure(browser, url: str, n: int) -> dict:
     """Load, click and zoom times (ms) of the map with n images."""
     page = new_page(browser)
-    page.add_init_script(_HOOK)
+    page.add_init_script(f"const __frameSelector = {json.dumps(MAP_FRAME)};\n{_HOOK}")
     page.goto(f"{url}/?n={n}")
     load_ms = _plotted_after(page, n, 300_000) - page.evaluate("() => performance.timeOrigin")  # from navigation
     page.wait_for_function("() => /0 selected/.test(document.body.innerText)", timeout=60_000)
-    frame = page.frame_locator(CHART_FRAME)
+    frame = map_frame(page)
     box = frame.locator(".nsewdrag").first.bounding_box()
     page.mouse.click(box["x"] + 0.37 * box["width"], box["y"] + 0.61 * box["height"])
     page.wait_for_function("() => window.__selectedAt", timeout=120_000, polling="raf")

@@ -200,19 +200,18 @@ def explorer(sel: Selection, projection_kind: str, grid: dict | None) -> None:
     apply_map_event(sel, projection, keys, ranges)
 
     map_col, panel = st.columns([3, 2], gap="medium")
+    selected = selected_indices(sel)
     with panel:  # drawn first so the decoded image reaches the browser before the map
         code = decode_panel(sel, keys, ranges, default)
         st.divider()
-        selection_details(sel, selected_indices(sel))
+        selection_details(sel, selected)
     with map_col:
-        selected = selected_indices(sel)
         map_chart(
             map_figure_json(str(sel.folder), projection_kind, grid),
             overlays=[figures.highlight_trace(projection.coords[selected])] if selected else [],
             crosshair=projection.to_map(code)[0],
             key=CHART,
             height=MAP_HEIGHT,
-            color=figures.CROSSHAIR_COLOR,
         )
 
     prior_tab, traversal_tab = st.tabs(["Prior samples", "Traversals"])

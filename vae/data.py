@@ -22,15 +22,10 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 _FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
-_RAW_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
-
+# The raw files of each split, unpacked; torchvision downloads them gzipped (_RAW_FILES) and unpacks them.
 _SPLIT_FILES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                 False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}  # fmt: skip
+_RAW_FILES = tuple(f"{f}.gz" for train in (True, False) for f in _SPLIT_FILES[train])
 
 
 class DatasetMissingError(RuntimeError):

@@ -21,6 +21,8 @@ import streamlit.components.v1 as components
 from plotly.basedatatypes import BaseTraceType
 from plotly.io.json import to_json_plotly
 
+from vae.figures import CROSSHAIR_COLOR
+
 _SOURCE = Path(__file__).parent
 _FILES = ("index.html", "map_chart.js")
 _GL2D = _SOURCE / "plotly-gl2d.min.js"  # dist/plotly-gl2d.min.js of the npm package plotly.js (MIT licence)
@@ -77,7 +79,7 @@ def map_chart(
     crosshair: Sequence[float] | None,
     key: str,
     height: int,
-    color: str = "#111111",
+    color: str = CROSSHAIR_COLOR,
 ) -> dict | None:
     """Draw the map (a Plotly figure as JSON), `overlays` on top and a crosshair at `crosshair`.
 

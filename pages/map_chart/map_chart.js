@@ -13,7 +13,7 @@ const CLICK_SLOP_PX = 4; // a press that moves further is a drag (pan, zoom, box
 let shown = { figureId: null, overlays: null, crosshair: null, height: null };
 let base = null; // the last figure's traces and layout, kept as objects
 let overlayRevision = 0;
-let color = "#111111";
+let color = null; // the crosshair's, from Python
 let pressed = null; // where a press inside the plot area started
 let pointClicked = null; // the test image Plotly reported under the last click
 let drawing = Promise.resolve(); // renders run one after another (Plotly's calls are asynchronous)
@@ -58,7 +58,7 @@ function themed(layout, theme) {
 }
 
 async function draw(args, theme) {
-  color = args.color || color;
+  color = args.color;
   if (args.height !== shown.height) post("streamlit:setFrameHeight", { height: args.height });
   shown.height = args.height;
   if (args.figure_id !== shown.figureId) {
@@ -99,19 +99,22 @@ function clickAt(e) {
   moveCrosshair([point.x, point.y]); // at once, before Python answers
 }
 
+// A Plotly event point as st.plotly_chart reports it; customdata is the test image's index.
+function asPoint(p) {
+  return { x: p.x, y: p.y, customdata: p.customdata, curve_number: p.curveNumber, point_index: p.pointIndex };
+}
+
 let listening = false;
 function listen() {
   if (listening) return;
   listening = true;
   gd.on("plotly_click", (ev) => {
     const p = ev && ev.points && ev.points.find((q) => q.customdata !== undefined);
-    if (p) pointClicked = { x: p.x, y: p.y, customdata: p.customdata, curve_number: p.curveNumber,
-                            point_index: p.pointIndex };
+    if (p) pointClicked = asPoint(p);
   });
   gd.on("plotly_selected", (ev) => {
     if (!ev) return;
-    const points = ev.points.filter((p) => p.customdata !== undefined).map((p) => ({ x: p.x, y: p.y,
-      customdata: p.customdata, curve_number: p.curveNumber, point_index: p.pointIndex }));
+    const points = ev.points.filter((p) => p.customdata !== undefined).map(asPoint);
     report({
       points,
       box: ev.range ? [{ x: ev.range.x, y: ev.range.y }] : [],

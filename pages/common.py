@@ -124,7 +124,12 @@ def test_images(dataset: str) -> np.ndarray | None:
 
 
 def missing_data_hint(dataset: str) -> str:
-    """One line on how to see the original images."""
+    """One line on why the original images are not shown and how to see them."""
+    if dataset_on_disk(dataset):
+        try:  # read again rather than cache the failure, so a repaired folder works on the next run
+            _test_images(dataset, str(data_dir()))
+        except DatasetMissingError as err:
+            return f"The original {dataset} images could not be read, so only decoded images are shown: {err}"
     return (
         f"The original {dataset} images are not on disk, so only decoded images are shown: set VAE_DATA_DIR to a "
         "folder holding MNIST/raw and FashionMNIST/raw (torchvision layout) to see them."

@@ -135,3 +135,17 @@ def test_iwae_is_never_below_the_elbo_and_tightens_with_k():
     assert (means[64] <= elbo + 0.05).all()
     assert means[8].mean() < means[1].mean()
     assert means[64].mean() < means[8].mean()
+
+
+@pytest.mark.parametrize("kind", ["vae", "ae"])
+def test_output_bias_starts_at_the_mean_image(kind, arch):
+    mean = torch.rand(28, 28, generator=torch.Generator().manual_seed(1)) * 0.98 + 0.01
+    model = build_model(ModelConfig(kind=kind, arch=arch, latent_dim=3))
+    model.init_output_bias(mean)
+    last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear | torch.nn.ConvTranspose2d)][-1]
+    with torch.no_grad():
+        last.weight.zero_()  # the output is then the bias alone
+    probs = model.decode(torch.randn(2, 3))
+    expected = mean if arch == "mlp" else mean.mean().expand(28, 28)  # a conv layer has one bias per channel
+    torch.testing.assert_close(probs[0, 0], expected, atol=1e-5, rtol=0)
+    assert torch.equal(probs[0], probs[1])

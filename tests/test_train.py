@@ -11,7 +11,16 @@ from vae import train as train_cli
 from vae.checkpoint import load_model, read_card
 from vae.data import CLASS_NAMES, DatasetMissingError, Split, load_split, other_dataset
 from vae.models import ModelConfig, build_model
-from vae.train import TrainConfig, TrainingDiverged, ema_decay, learning_rate, train, train_epoch, update_average
+from vae.train import (
+    TrainConfig,
+    TrainingDiverged,
+    ema_decay,
+    learning_rate,
+    start_run,
+    train,
+    train_epoch,
+    update_average,
+)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +116,26 @@ def test_short_training_on_real_data_lowers_the_loss(mnist, kind):
     assert losses[-1] < losses[0] - 20, losses
 
 
+def test_mean_image_of_a_real_split(mnist):
+    split = _subset(mnist[1], 1000)
+    mean = split.mean_image()
+    assert mean.shape == (28, 28)
+    torch.testing.assert_close(mean, split.as_float().mean(0)[0])
+    assert mean[0, 0] == 0 and mean[14, 14] > 0.3  # a blank corner, an inked centre
+
+
+@pytest.mark.slow
+def test_output_bias_from_the_data_trains_faster_on_real_data(mnist):
+    """The recipe behind bench.train_speed: after one epoch the data-started bias is well ahead."""
+    data = _subset(mnist[0], 4096)
+    losses = {}
+    for output_bias in ("data", "random"):
+        config = TrainConfig(model=ModelConfig(latent_dim=8, hidden=(128,)), epochs=1, lr=4e-3, output_bias=output_bias)
+        model, optimizer, _ = start_run(config, data)
+        losses[output_bias] = train_epoch(model, optimizer, data, config, 0)
+    assert losses["data"] < losses["random"] - 10, losses
+
+
 def test_nan_loss_stops_with_a_clear_message(mnist):
     config = TrainConfig(model=ModelConfig(latent_dim=2, hidden=(32,)), epochs=1, lr=1e-3)
     from vae.models import build_model
@@ -185,6 +214,15 @@ def test_cli_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         train_cli.main(["--dataset", "cifar"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_zoo_reproduces_the_shipped_models_random_output_bias(tmp_path):
+    from vae.zoo import SHIPPED, train_command
+
+    for name in SHIPPED:
+        args = train_cli._parser().parse_args(train_command(name, tmp_path, None)[3:])
+        assert args.output_bias == "random", name  # they were trained before the data-started bias
+    assert train_cli._parser().parse_args([]).output_bias == "data"
 
 
 def test_evaluate_cli_on_a_missing_checkpoint(tmp_path, capsys):

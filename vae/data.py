@@ -46,6 +46,10 @@ class Split:
         """Images at `index` as float pixels in [0, 1], shape (n, 1, 28, 28)."""
         return self.images[index].unsqueeze(1).float().div_(255.0)
 
+    def mean_image(self) -> torch.Tensor:
+        """The mean image as float pixels in [0, 1], shape (28, 28)."""
+        return (self.images.sum(0, dtype=torch.float64) / (255.0 * len(self))).float()
+
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The dataset root: `explicit`, else $VAE_DATA_DIR, else ./data."""

@@ -79,6 +79,11 @@ class MLPDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(-1, *IMAGE_SHAPE)  # (N, z) -> (N, 1, 28, 28) logits
 
+    @torch.no_grad()
+    def init_output_bias(self, mean_image: torch.Tensor) -> None:
+        """Start every pixel's logit at the data's mean intensity there."""
+        self.net[-1].bias.copy_(torch.logit(mean_image.flatten(), eps=1e-3))
+
 
 class ConvEncoder(nn.Module):
     def __init__(self, channels: tuple[int, ...], out_dim: int, act: str = "relu"):
@@ -110,6 +115,11 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.deconv(self.fc(z).view(-1, self.c2, 7, 7))
+
+    @torch.no_grad()
+    def init_output_bias(self, mean_image: torch.Tensor) -> None:
+        """Start the logits at the data's overall mean intensity (a conv layer has one bias per channel)."""
+        self.deconv[-1].bias.fill_(torch.logit(mean_image.mean(), eps=1e-3).item())
 
 
 def _encoder_decoder(config: ModelConfig, out_dim: int) -> tuple[nn.Module, nn.Module]:
@@ -144,6 +154,11 @@ class VAE(nn.Module):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
+
+    def init_output_bias(self, mean_image: torch.Tensor) -> None:
+        """Set the decoder's output bias from the mean training image (28, 28), as Burda et al.'s IWAE code does:
+        the first steps then learn strokes rather than the background."""
+        self.decoder.init_output_bias(mean_image)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Pixel probabilities, shape (N, 1, 28, 28)."""

@@ -124,3 +124,40 @@ def test_a_box_selection_shows_its_images_and_rings_them_on_the_map(page, app_ur
     )
     shown = int(page.get_by_text("images selected").inner_text().split()[0].replace(",", ""))
     assert state == {"rings": shown, "dimmed": False, "boxes": 0}, state  # rings, not Plotly's own dimming
+
+
+AXES = "(gd) => [gd.layout.xaxis.range.slice(), gd.layout.yaxis.range.slice()]"
+
+
+def test_quick_clicks_on_two_spots_keep_the_zoom_and_a_double_click_resets_it(page, app_url):
+    open_page(page, app_url + "/map", "Latent map")
+    frame = map_frame(page)
+    chart = frame.locator(".js-plotly-plot")
+    expect(chart).to_be_visible(timeout=TIMEOUT)
+    home = chart.evaluate(AXES)
+    chart.hover()
+    frame.locator(".modebar-btn[data-attr='zoom'][data-val='in']").click()
+    zoomed = chart.evaluate(AXES)
+    assert zoomed[0][1] - zoomed[0][0] < 0.75 * (home[0][1] - home[0][0])
+    box = frame.locator(".nsewdrag").first.bounding_box()
+    first, second = (box["x"] + 0.3 * box["width"], box["y"] + 0.5 * box["height"]), (
+        box["x"] + 0.7 * box["width"], box["y"] + 0.4 * box["height"])  # fmt: skip
+    page.mouse.click(*first)
+    page.mouse.click(*second)  # well within Plotly's 300 ms double-click window
+    target = chart.evaluate("(gd, px) => gd._fullLayout.xaxis.p2d(px)", second[0] - box["x"])
+    page.wait_for_function(
+        "([sel, x]) => { const gd = document.querySelector(sel).contentDocument.querySelector('.js-plotly-plot');"
+        " const ring = gd.layout.shapes.find((s) => s.type === 'circle');"
+        " return ring && Math.abs(ring.xanchor - x) < 0.1; }",
+        arg=[MAP_FRAME, target],
+        timeout=30_000,
+    )  # the second click was decoded...
+    assert chart.evaluate(AXES) == zoomed  # ...and the zoom kept
+    page.mouse.dblclick(*first)
+    page.wait_for_function(
+        "([sel, home]) => { const gd = document.querySelector(sel).contentDocument.querySelector('.js-plotly-plot');"
+        " return JSON.stringify([gd.layout.xaxis.range, gd.layout.yaxis.range]) === JSON.stringify(home); }",
+        arg=[MAP_FRAME, home],
+        timeout=30_000,
+    )
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)

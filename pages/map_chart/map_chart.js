@@ -10,12 +10,15 @@
 
 const gd = document.getElementById("map");
 const CLICK_SLOP_PX = 4; // a press that moves further is a drag (pan, zoom, box), not a click
+const DOUBLE_CLICK_MS = 300;
 let shown = { figureId: null, overlays: null, crosshair: null, height: null };
 let base = null; // the last figure's traces and layout, kept as objects
+let home = null; // its axes before any zoom
 let overlayRevision = 0;
 let color = null; // the crosshair's, from Python
 let pressed = null; // where a press inside the plot area started
 let pointClicked = null; // the test image Plotly reported under the last click
+let lastClick = null; // the last click's pointerup, to tell a double click
 let drawing = Promise.resolve(); // renders run one after another (Plotly's calls are asynchronous)
 
 function post(type, data) {
@@ -48,6 +51,10 @@ function moveCrosshair(point) {
   return Plotly.relayout(gd, { shapes: crosshairShapes(point) });
 }
 
+function afterPaint() {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
+
 function themed(layout, theme) {
   if (!theme) return layout;
   return {
@@ -66,8 +73,13 @@ async function draw(args, theme) {
     const layout = { dragmode: "pan", ...themed(figure.layout, theme), clickmode: "event", height: args.height };
     layout.margin = { ...(layout.margin || {}), t: Math.max(layout.margin?.t || 0, 28) }; // room for the modebar
     base = { data: figure.data, layout };
+    home = homeAxes(figure.layout);
   } else if (args.overlays === shown.overlays) {
     return moveCrosshair(args.crosshair);
+  } else {
+    // A new selection redraws the WebGL points; the page's own update (the decoded image) is painted first.
+    await moveCrosshair(args.crosshair);
+    await afterPaint();
   }
   // The same trace objects as last time, so Plotly.react redraws only what changed (the overlays). The overlays'
   // rings now show the selection, so a new selectionrevision clears Plotly's own box or lasso and its dimming
@@ -75,7 +87,10 @@ async function draw(args, theme) {
   for (const trace of base.data) delete trace.selectedpoints; // set on these very objects by Plotly's select tool
   const data = [...base.data, ...JSON.parse(args.overlays || "[]")];
   const layout = { ...base.layout, shapes: crosshairShapes(args.crosshair), selectionrevision: ++overlayRevision };
-  await Plotly.react(gd, data, layout, { displaylogo: false, scrollZoom: false, responsive: true });
+  await Plotly.react(gd, data, layout, {
+    displaylogo: false, scrollZoom: false, responsive: true,
+    doubleClick: false, // Plotly's counts any two clicks within 300 ms, anywhere: see isDoubleClick
+  });
   shown = { ...shown, figureId: args.figure_id, overlays: args.overlays, crosshair: JSON.stringify(args.crosshair) };
   listen();
 }
@@ -87,6 +102,30 @@ function plotArea() {
 
 function inside(rect, e) {
   return rect && e.clientX >= rect.left && e.clientX <= rect.right && e.clientY >= rect.top && e.clientY <= rect.bottom;
+}
+
+// Two clicks on one spot. Plotly's own rule (any two clicks within 300 ms) took two quick clicks on two points
+// for a double click: it reset the zoom and redrew every point before the second click was reported.
+function isDoubleClick(e) {
+  const previous = lastClick;
+  lastClick = { time: e.timeStamp, x: e.clientX, y: e.clientY };
+  return previous !== null && e.timeStamp - previous.time < DOUBLE_CLICK_MS &&
+    Math.hypot(e.clientX - previous.x, e.clientY - previous.y) <= CLICK_SLOP_PX;
+}
+
+// The figure's own axes, as Plotly's double click restores them (Plotly changes base.layout's as one zooms).
+function homeAxes(layout) {
+  const home = {};
+  for (const axis of ["xaxis", "yaxis"]) {
+    const range = layout[axis] && layout[axis].range;
+    home[`${axis}.range`] = range ? [...range] : null;
+    home[`${axis}.autorange`] = !range;
+  }
+  return home;
+}
+
+function resetAxes() {
+  return Plotly.relayout(gd, { ...home });
 }
 
 function clickAt(e) {
@@ -133,6 +172,7 @@ function listen() {
     const start = pressed;
     pressed = null;
     if (!start || Math.hypot(e.clientX - start.clientX, e.clientY - start.clientY) > CLICK_SLOP_PX) return;
+    if (isDoubleClick(e)) resetAxes();
     setTimeout(() => clickAt(e), 0); // after Plotly's own mouseup, which reports a point under the pointer
   }, true);
 }

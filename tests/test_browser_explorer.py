@@ -161,3 +161,34 @@ def test_quick_clicks_on_two_spots_keep_the_zoom_and_a_double_click_resets_it(pa
         timeout=30_000,
     )
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_a_fast_second_click_is_not_taken_for_the_point_under_the_first(page, app_url):
+    open_page(page, app_url + "/map", "Latent map")
+    frame = map_frame(page)
+    chart = frame.locator(".js-plotly-plot")
+    expect(chart).to_be_visible(timeout=TIMEOUT)
+    box = frame.locator(".nsewdrag").first.bounding_box()
+    on_point = chart.evaluate(  # the pixel position of the test image nearest the plot's centre
+        """(gd) => { const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, t = gd._fullData[0];
+          const c = [xa._length / 2, ya._length / 2];
+          let best = null;
+          t.x.forEach((x, i) => { const p = [xa.d2p(x), ya.d2p(t.y[i])];
+            const d = Math.hypot(p[0] - c[0], p[1] - c[1]); if (!best || d < best.d) best = {d, p}; });
+          return best.p; }"""
+    )
+    empty = (box["x"] + 0.92 * box["width"], box["y"] + 0.08 * box["height"])  # top right: no test codes
+    page.mouse.move(box["x"] + on_point[0], box["y"] + on_point[1])
+    expect(frame.locator(".hoverlayer .hovertext")).to_be_visible(timeout=30_000)  # Plotly hovers the point
+    page.mouse.down()
+    page.mouse.up()
+    page.mouse.click(*empty)  # faster than Plotly's hover follows the pointer
+    target = chart.evaluate("(gd, px) => gd._fullLayout.xaxis.p2d(px)", empty[0] - box["x"])
+    page.wait_for_function(
+        "([sel, x]) => { const gd = document.querySelector(sel).contentDocument.querySelector('.js-plotly-plot');"
+        " const ring = gd.layout.shapes.find((s) => s.type === 'circle');"
+        " return ring && Math.abs(ring.xanchor - x) < 0.1; }",
+        arg=[MAP_FRAME, target],
+        timeout=30_000,
+    )
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)

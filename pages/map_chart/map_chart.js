@@ -132,7 +132,12 @@ function clickAt(e) {
   const rect = plotArea();
   const xa = gd._fullLayout.xaxis;
   const ya = gd._fullLayout.yaxis;
-  const point = pointClicked || { x: xa.p2d(e.clientX - rect.left), y: ya.p2d(e.clientY - rect.top) };
+  const [px, py] = [e.clientX - rect.left, e.clientY - rect.top];
+  // Plotly names the point it last hovered, and its hover lags a fast pointer: a point far from this click is the
+  // previous click's.
+  const p = pointClicked;
+  const near = p && Math.hypot(xa.d2p(p.x) - px, ya.d2p(p.y) - py) <= gd._fullLayout.hoverdistance;
+  const point = near ? p : { x: xa.p2d(px), y: ya.p2d(py) };
   pointClicked = null;
   report({ points: [point], box: [], lasso: [] });
   moveCrosshair([point.x, point.y]); // at once, before Python answers

@@ -20,6 +20,20 @@ def data_dir() -> Path:
     return path
 
 
+@pytest.fixture
+def truncated_mnist(data_dir, tmp_path) -> Path:
+    """A dataset root whose MNIST/raw holds the four unpacked files, the test images cut short (as by an
+    interrupted copy); returns that raw folder."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / f).symlink_to(data_dir / "MNIST" / "raw" / f)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(
+        (data_dir / "MNIST" / "raw" / "t10k-images-idx3-ubyte").read_bytes()[:5000]
+    )
+    return raw
+
+
 @pytest.fixture(scope="session")
 def checkpoints_dir() -> Path:
     """The checkpoints the app serves ($VAE_CHECKPOINTS or ./checkpoints)."""

@@ -129,6 +129,18 @@ def test_a_box_selection_shows_its_images_and_rings_them_on_the_map(page, app_ur
 AXES = "(gd) => [gd.layout.xaxis.range.slice(), gd.layout.yaxis.range.slice()]"
 
 
+def wait_for_crosshair_at(page: Page, chart, px: float) -> None:
+    """Wait until the crosshair's ring stands at pixel column `px` of the plot area (within 0.1 in map units)."""
+    x = chart.evaluate("(gd, px) => gd._fullLayout.xaxis.p2d(px)", px)
+    page.wait_for_function(
+        "([sel, x]) => { const gd = document.querySelector(sel).contentDocument.querySelector('.js-plotly-plot');"
+        " const ring = gd.layout.shapes.find((s) => s.type === 'circle');"
+        " return ring && Math.abs(ring.xanchor - x) < 0.1; }",
+        arg=[MAP_FRAME, x],
+        timeout=30_000,
+    )
+
+
 def test_quick_clicks_on_two_spots_keep_the_zoom_and_a_double_click_resets_it(page, app_url):
     open_page(page, app_url + "/map", "Latent map")
     frame = map_frame(page)
@@ -144,14 +156,7 @@ def test_quick_clicks_on_two_spots_keep_the_zoom_and_a_double_click_resets_it(pa
         box["x"] + 0.7 * box["width"], box["y"] + 0.4 * box["height"])  # fmt: skip
     page.mouse.click(*first)
     page.mouse.click(*second)  # well within Plotly's 300 ms double-click window
-    target = chart.evaluate("(gd, px) => gd._fullLayout.xaxis.p2d(px)", second[0] - box["x"])
-    page.wait_for_function(
-        "([sel, x]) => { const gd = document.querySelector(sel).contentDocument.querySelector('.js-plotly-plot');"
-        " const ring = gd.layout.shapes.find((s) => s.type === 'circle');"
-        " return ring && Math.abs(ring.xanchor - x) < 0.1; }",
-        arg=[MAP_FRAME, target],
-        timeout=30_000,
-    )  # the second click was decoded...
+    wait_for_crosshair_at(page, chart, second[0] - box["x"])  # the second click was decoded...
     assert chart.evaluate(AXES) == zoomed  # ...and the zoom kept
     page.mouse.dblclick(*first)
     page.wait_for_function(
@@ -183,12 +188,5 @@ def test_a_fast_second_click_is_not_taken_for_the_point_under_the_first(page, ap
     page.mouse.down()
     page.mouse.up()
     page.mouse.click(*empty)  # faster than Plotly's hover follows the pointer
-    target = chart.evaluate("(gd, px) => gd._fullLayout.xaxis.p2d(px)", empty[0] - box["x"])
-    page.wait_for_function(
-        "([sel, x]) => { const gd = document.querySelector(sel).contentDocument.querySelector('.js-plotly-plot');"
-        " const ring = gd.layout.shapes.find((s) => s.type === 'circle');"
-        " return ring && Math.abs(ring.xanchor - x) < 0.1; }",
-        arg=[MAP_FRAME, target],
-        timeout=30_000,
-    )
+    wait_for_crosshair_at(page, chart, empty[0] - box["x"])
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)

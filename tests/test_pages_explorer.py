@@ -277,15 +277,9 @@ def test_without_the_dataset_everything_but_the_originals_still_works(monkeypatc
     assert not list(tmp_path.iterdir())  # nothing was downloaded
 
 
-def test_a_broken_dataset_file_is_named_not_called_missing(monkeypatch, tmp_path, data_dir):
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for f in (data_dir / "MNIST" / "raw").iterdir():
-        if not f.name.endswith(".gz"):
-            (raw / f.name).write_bytes(f.read_bytes())
-    images = raw / "t10k-images-idx3-ubyte"
-    images.write_bytes(images.read_bytes()[:5000])  # cut short, as by an interrupted copy
-    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path))
+def test_a_broken_dataset_file_is_named_not_called_missing(monkeypatch, truncated_mnist):
+    raw = truncated_mnist
+    monkeypatch.setenv("VAE_DATA_DIR", str(raw.parents[1]))
     at = open_page("map")
     select_on_map(at, [{"x": 0.0, "y": 0.0, "customdata": 3}])
     hint = next(c.value for c in at.caption if "original mnist images" in c.value)

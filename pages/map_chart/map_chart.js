@@ -115,13 +115,13 @@ function isDoubleClick(e) {
 
 // The figure's own axes, as Plotly's double click restores them (Plotly changes base.layout's as one zooms).
 function homeAxes(layout) {
-  const home = {};
+  const axes = {};
   for (const axis of ["xaxis", "yaxis"]) {
     const range = layout[axis] && layout[axis].range;
-    home[`${axis}.range`] = range ? [...range] : null;
-    home[`${axis}.autorange`] = !range;
+    axes[`${axis}.range`] = range ? [...range] : null;
+    axes[`${axis}.autorange`] = !range;
   }
-  return home;
+  return axes;
 }
 
 function resetAxes() {

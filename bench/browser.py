@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from bench.server import CHROMIUM, CHROMIUM_ARGS
+from bench.server import launch_chromium
 
 # The decoded image of /map: a keyed container if the page gives it one, else the first image of the main area
 # (the decode panel is drawn before the selection details and the prior samples).
@@ -71,11 +71,11 @@ _PROBE = """
 
 @contextmanager
 def chromium():
-    """A headless Chromium (the system one), closed at the end of the block."""
+    """A headless Chromium (bench.server.find_chromium), closed at the end of the block."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = launch_chromium(p)
         try:
             yield browser
         finally:

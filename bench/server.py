@@ -1,9 +1,11 @@
-"""Start and stop the real app (`streamlit run app.py`) on a free loopback port, for the benchmarks."""
+"""Start and stop the real app (`streamlit run app.py`) on a free loopback port, and find the headless Chromium
+that drives it; shared by the benchmarks and the tests."""
 
 from __future__ import annotations
 
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,11 +17,39 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--disable-quic", "--no-first-run",
 ]  # fmt: skip
+
+
+class ChromiumMissingError(RuntimeError):
+    """No Chromium to drive: none named by $CHROMIUM, on the PATH, or installed by Playwright."""
+
+
+def find_chromium(bundled: str | None = None) -> str:
+    """The Chromium to drive: $CHROMIUM, else chromium / chromium-browser / google-chrome on the PATH, else
+    `bundled` (Playwright's own browser, `playwright.chromium.executable_path`) when it is on disk."""
+    if named := os.environ.get("CHROMIUM"):
+        if found := shutil.which(named):
+            return found
+        raise ChromiumMissingError(f"CHROMIUM is set to {named}, which is not an executable Chromium or Chrome.")
+    for name in CHROMIUM_NAMES:
+        if found := shutil.which(name):
+            return found
+    if bundled and Path(bundled).is_file():
+        return bundled
+    raise ChromiumMissingError(
+        "No Chromium found: set CHROMIUM to a Chromium or Chrome executable, install one (`apt-get install "
+        "chromium`), or install Playwright's own with `python -m playwright install chromium`."
+    )
+
+
+def launch_chromium(playwright):
+    """A headless Chromium (see `find_chromium`) from a started Playwright (`sync_playwright()`)."""
+    path = find_chromium(playwright.chromium.executable_path)
+    return playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
 
 
 def free_port() -> int:

@@ -7,17 +7,33 @@ from pathlib import Path
 
 import pytest
 
-from bench.server import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app
+from bench.server import ChromiumMissingError, launch_chromium, start_app, stop_app
+from vae.data import DATASETS, DatasetMissingError, load_split, on_disk
+from vae.data import data_dir as data_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _attempt(call, *args):
+    """(call(*args), None), or (None, its one sentence) when a dataset or the browser is missing; the caller fails
+    outside the except block, so the report is that sentence alone, not a chain of exceptions."""
+    try:
+        return call(*args), None
+    except (DatasetMissingError, ChromiumMissingError) as err:
+        return None, str(err)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The real MNIST / Fashion-MNIST root ($VAE_DATA_DIR, in this repo's CI ../shared/data)."""
-    path = Path(os.environ.get("VAE_DATA_DIR", ROOT.parent / "shared" / "data"))
-    assert (path / "MNIST" / "raw").is_dir(), f"real data expected under {path}; set VAE_DATA_DIR"
-    return path
+    """The real MNIST / Fashion-MNIST root, as the app finds it ($VAE_DATA_DIR, else ./data; relative to the repo
+    root, where the app server runs), downloaded through torchvision on the first run; fails in one sentence."""
+    root = ROOT / data_root()
+    for name in DATASETS:
+        if not on_disk(name, root):
+            _, error = _attempt(load_split, name, False, root)  # torchvision downloads all four files
+            if error:
+                pytest.fail(error, pytrace=False)
+    return root
 
 
 @pytest.fixture
@@ -50,10 +66,13 @@ def app_url(checkpoints_dir):
 
 @pytest.fixture(scope="session")
 def browser():
+    """Headless Chromium ($CHROMIUM, else chromium on the PATH, else Playwright's own); fails in one sentence."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        b, error = _attempt(launch_chromium, p)
+        if error:
+            pytest.fail(error, pytrace=False)
         yield b
         b.close()
 

@@ -52,8 +52,19 @@ class Split:
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
-    """The dataset root: `explicit`, else $VAE_DATA_DIR, else ./data."""
+    """The dataset root: `explicit`, else $VAE_DATA_DIR, else ./data (relative to the working directory)."""
     return Path(explicit or os.environ.get("VAE_DATA_DIR") or "data")
+
+
+def missing_message(name: str, root: str | os.PathLike | None = None, error: BaseException | None = None) -> str:
+    """The one sentence saying that `name` is not on disk and could not be downloaded (because of `error`)."""
+    folder = _FOLDERS[name]
+    files = ", ".join(_RAW_FILES[:-1]) + f" and {_RAW_FILES[-1]}"
+    because = f" ({type(error).__name__})" if error else ""
+    return (
+        f"{name} is not in {data_dir(root) / folder / 'raw'} and could not be downloaded{because}: put {files} "
+        f"there, or in {folder}/raw/ under the folder that --data-dir or VAE_DATA_DIR names (default ./data)."
+    )
 
 
 def on_disk(name: str, root: str | os.PathLike | None = None) -> bool:
@@ -98,10 +109,5 @@ def load_split(name: str, train: bool, root: str | os.PathLike | None = None) ->
     try:
         ds = cls(root=str(root), train=train, download=True)
     except Exception as err:  # torchvision raises URLError, RuntimeError, OSError...
-        folder = root / _FOLDERS[name] / "raw"
-        raise DatasetMissingError(
-            f"{name} is not in {folder} and could not be downloaded ({type(err).__name__}); "
-            f"put {', '.join(_RAW_FILES)} there, or set VAE_DATA_DIR / --data-dir to a folder that holds "
-            f"{_FOLDERS[name]}/raw/."
-        ) from None
+        raise DatasetMissingError(missing_message(name, root, err)) from None
     return Split(images=ds.data.clone(), labels=ds.targets.clone().long())

@@ -51,7 +51,7 @@ def map_figure(folder: str, n: int, data_dir: str | None = None):
     """The /map figure (the class points; the chart draws the crosshair) over n images."""
     coords, labels = map_coords(folder, n, data_dir)
     card_dataset = load_model(folder)[1]["dataset"]
-    return figures.latent_map_figure(coords, labels, CLASS_NAMES[card_dataset], click_grid=False, height=470)
+    return figures.latent_map_figure(coords, labels, CLASS_NAMES[card_dataset], height=470)
 
 
 def payload(figure) -> dict:

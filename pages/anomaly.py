@@ -31,7 +31,7 @@ def threshold_slider(sel: Selection, score: str, inliers: np.ndarray, outliers: 
     lo, hi = (float(v) for v in np.percentile(both, [0.1, 99.9]))
     lo, hi = min(lo, default, start), max(hi, default, start)
     step = (hi - lo) / 500
-    key = f"anomaly_threshold_{sel.folder.name}_{score}"
+    key = f"anomaly_threshold_{sel.name}_{score}"
 
     def reset() -> None:
         st.session_state[key] = default
@@ -56,8 +56,10 @@ def show_all_models(current: str) -> None:
     for name in sorted(available_models(), key=lambda n: (n != current, n)):
         aurocs = cached_aurocs(str(checkpoint_root() / name))
         if aurocs:
-            rows.append({"Model": name} | {short: f"{aurocs[k]:.3f}" if k in aurocs else "–"
-                                          for k, short in SHORT_NAMES.items()})  # fmt: skip
+            rows.append(
+                {"Model": name}
+                | {short: f"{aurocs[k]:.3f}" if k in aurocs else "–" for k, short in SHORT_NAMES.items()}
+            )
     if rows:
         st.dataframe(rows, hide_index=True)
 
@@ -69,13 +71,14 @@ if sel is None:
 own, other = DATASET_TITLES[sel.dataset], DATASET_TITLES[other_dataset(sel.dataset)]
 st.caption(
     f"The seed idea: a reconstruction error above a threshold marks an input as unlike the training data. Each score "
-    f"is tried on model **{sel.folder.name}**'s own {own} test split and on the {other} test split, which it never "
+    f"is tried on model **{sel.name}**'s own {own} test split and on the {other} test split, which it never "
     "saw: a good score puts the second far to the right of the first."
 )
 
 scores = anomaly.available_scores(sel.atlas)
-score = st.segmented_control("Score", scores, default="corrected", key="anomaly_score", required=True,
-                             format_func=anomaly.SCORE_NAMES.get)  # fmt: skip
+score = st.segmented_control(
+    "Score", scores, default="corrected", key="anomaly_score", required=True, format_func=anomaly.SCORE_NAMES.get
+)
 inliers, outliers = anomaly.split_scores(sel.atlas, score)
 threshold = threshold_slider(sel, score, inliers, outliers)
 remember_anomaly_setting(sel, score, threshold)
@@ -87,13 +90,19 @@ metrics = st.columns(4)
 metrics[0].metric("Threshold", f"{threshold:.4g}", help=f"In {anomaly.SCORE_UNITS[score]}.")
 metrics[1].metric(f"False alarms ({own})", f"{false_alarms:.1%}")
 metrics[2].metric(f"Detected ({other})", f"{detected:.1%}")
-metrics[3].metric("AUROC", f"{area:.3f}", help="Chance that an image of the other dataset scores above one of the "
-                  "model's own: 1 is perfect, 0.5 is chance, below 0.5 is backwards.")  # fmt: skip
+metrics[3].metric(
+    "AUROC",
+    f"{area:.3f}",
+    help="Chance that an image of the other dataset scores above one of the "
+    "model's own: 1 is perfect, 0.5 is chance, below 0.5 is backwards.",
+)
 
 hist, curve = st.columns([3, 2], gap="medium")
 label = f"{anomaly.SCORE_NAMES[score]} ({anomaly.SCORE_UNITS[score]})"
-hist.plotly_chart(figures.score_histogram_figure(inliers, outliers, threshold, (f"{own} test (own)",
-                  f"{other} test (other)"), label), key="anomaly_hist")  # fmt: skip
+hist.plotly_chart(
+    figures.score_histogram_figure(inliers, outliers, threshold, (f"{own} test (own)", f"{other} test (other)"), label),
+    key="anomaly_hist",
+)
 curve.plotly_chart(figures.roc_figure(roc.fpr, roc.tpr, area, (false_alarms, detected)), key="anomaly_roc")
 
 st.subheader("When likelihood gets it backwards")
@@ -107,13 +116,18 @@ st.markdown(
     "compressed length (PNG bits) get, in the spirit of Serrà et al. (2020), so only the unexplained part is left."
 )
 if aurocs[likelihood] < 0.5:
-    st.warning(f"This model shows the failure: {anomaly.SCORE_NAMES[likelihood]} has AUROC {aurocs[likelihood]:.3f}, "
-               f"below chance — it rates {other} images as *more* typical than {own} ones. The corrected score: "
-               f"{aurocs['corrected']:.3f}.", icon=":material/warning:")  # fmt: skip
+    st.warning(
+        f"This model shows the failure: {anomaly.SCORE_NAMES[likelihood]} has AUROC {aurocs[likelihood]:.3f}, "
+        f"below chance — it rates {other} images as *more* typical than {own} ones. The corrected score: "
+        f"{aurocs['corrected']:.3f}.",
+        icon=":material/warning:",
+    )
 else:
-    st.info(f"For this model {anomaly.SCORE_NAMES[likelihood]} has AUROC {aurocs[likelihood]:.3f} and the corrected "
-            f"score {aurocs['corrected']:.3f}; pick a Fashion-MNIST model in the sidebar to see the failure.",
-            icon=":material/info:")  # fmt: skip
+    st.info(
+        f"For this model {anomaly.SCORE_NAMES[likelihood]} has AUROC {aurocs[likelihood]:.3f} and the corrected "
+        f"score {aurocs['corrected']:.3f}; pick a Fashion-MNIST model in the sidebar to see the failure.",
+        icon=":material/info:",
+    )
 
 fit = anomaly.complexity_fit(sel.atlas)
 scatter, table = st.columns([1, 1], gap="large")
@@ -134,4 +148,4 @@ with scatter:
     )
 with table:
     st.markdown("**AUROC of every score, every model** (own test split against the other dataset's)")
-    show_all_models(sel.folder.name)
+    show_all_models(sel.name)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from pages.common import (
+    KIND_TITLES,
     Selection,
     cached_atlas,
     cached_model,
     load_selection,
     manifold_tiles,
+    picked_model,
     prior_samples_png,
 )
 from vae import figures, latent
@@ -35,7 +37,7 @@ def axes_of(pair: list[Selection], matched: bool) -> list[tuple[tuple[float, flo
     """(x range, y range) of each model's map; one shared range when `matched`."""
     ranges = []
     for sel in pair:
-        coords = latent.map_projection(sel.atlas).coords
+        coords = sel.projection().coords
         ranges.append((figures.padded_range(coords[:, 0]), figures.padded_range(coords[:, 1])))
     if not matched:
         return ranges
@@ -47,12 +49,11 @@ def axes_of(pair: list[Selection], matched: bool) -> list[tuple[tuple[float, flo
 
 
 def map_figure(sel: Selection, x_range, y_range, tiles: list[dict] | None = None, legend: bool = True):
-    projection = latent.map_projection(sel.atlas)
+    projection = sel.projection()
     return figures.latent_map_figure(
         projection.coords,
         sel.atlas["labels"],
         sel.class_names,
-        click_grid=False,
         tiles=tiles,
         x_range=x_range,
         y_range=y_range,
@@ -68,9 +69,13 @@ def grid_tiles(sel: Selection, x_range, y_range) -> list[dict]:
     """A GRID x GRID decoded grid covering the (inner 90 % of the) plotted range."""
     center = ((x_range[0] + x_range[1]) / 2, (y_range[0] + y_range[1]) / 2)
     span = 0.45 * max(x_range[1] - x_range[0], y_range[1] - y_range[0])
-    projection = latent.map_projection(sel.atlas).kind
     return manifold_tiles(
-        str(sel.folder), projection, GRID, round(span, 3), "linear", (round(center[0], 3), round(center[1], 3))
+        str(sel.folder),
+        sel.projection().kind,
+        GRID,
+        round(span, 3),
+        "linear",
+        (round(center[0], 3), round(center[1], 3)),
     )
 
 
@@ -114,14 +119,13 @@ def metrics_table(pair: list[Selection]) -> None:
     )
 
 
-sel_dataset = st.session_state.get("dataset", "mnist")
-sel_z = st.session_state.get("latent_dim") or 2
+chosen = picked_model()
 st.title("VAE vs AE", anchor=False)
 st.caption(
-    f"The VAE and the plain autoencoder of {sel_dataset} with z = {sel_z}: the same encoder and decoder, "
-    "trained with and without the KL term."
+    f"The VAE and the plain autoencoder of {chosen.dataset} with z = {chosen.latent_dim}: the same encoder and "
+    "decoder, trained with and without the KL term."
 )
-pair = [load_selection(sel_dataset, kind, sel_z) for kind in ("vae", "ae")]
+pair = [load_selection(chosen.with_kind(kind).name) for kind in KIND_TITLES]
 if any(p is None for p in pair):
     st.info("This page needs both the VAE and the autoencoder of the chosen dataset and latent size.")
     st.stop()
@@ -136,24 +140,24 @@ matched = st.toggle(
 ranges = axes_of(pair, matched)
 maps, grids, priors = st.tabs(["Latent maps", "Manifold grids", "Prior samples"])
 with maps:
-    for col, sel, (x_range, y_range), name in zip(st.columns(2), pair, ranges, ("VAE", "Autoencoder"), strict=True):
-        col.markdown(f"**{name}** · {sel.folder.name}")
+    for col, sel, (x_range, y_range) in zip(st.columns(2), pair, ranges, strict=True):
+        col.markdown(f"**{sel.title}** · {sel.name}")
         col.plotly_chart(
-            map_figure(sel, x_range, y_range, legend=name != "VAE"),
-            key=f"compare_map_{name}",
+            map_figure(sel, x_range, y_range, legend=sel.kind == "ae"),
+            key=f"compare_map_{sel.title}",
             config={"displaylogo": False},
         )
 with grids:
     st.caption(f"A {GRID} × {GRID} grid decoded over the plotted region, each tile at the point it decodes.")
-    for col, sel, (x_range, y_range), name in zip(st.columns(2), pair, ranges, ("VAE", "Autoencoder"), strict=True):
-        col.markdown(f"**{name}**")
+    for col, sel, (x_range, y_range) in zip(st.columns(2), pair, ranges, strict=True):
+        col.markdown(f"**{sel.title}**")
         figure = map_figure(sel, x_range, y_range, grid_tiles(sel, x_range, y_range), legend=False)
-        col.plotly_chart(figure, key=f"compare_grid_{name}", config={"displaylogo": False})
+        col.plotly_chart(figure, key=f"compare_grid_{sel.title}", config={"displaylogo": False})
 with priors:
     st.caption(
         "Both decoders fed codes drawn from N(0, I). The VAE was trained to make these decode well; the "
         "autoencoder never was, which is why it is not a generative model."
     )
-    for col, sel, name in zip(st.columns(2), pair, ("VAE", "Autoencoder"), strict=True):
-        col.markdown(f"**{name}**")
+    for col, sel in zip(st.columns(2), pair, strict=True):
+        col.markdown(f"**{sel.title}**")
         col.image(prior_samples_png(str(sel.folder), 8, 0), output_format="PNG")

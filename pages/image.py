@@ -6,18 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.common import (
-    DATASET_TITLES,
-    Selection,
-    anomaly_setting,
-    current_selection,
-    drawing_canvas,
-    missing_data_hint,
-    prepared_upload,
-    test_images,
-    upload_limit_mb,
-)
-from vae import anomaly, figures, images, latent
+from pages.common import DATASET_TITLES, Selection, anomaly_setting, current_selection, missing_data_hint
+from vae import anomaly, figures, images, rendering
 
 SCALE = 6  # 28 x 6 = 168 px for the model's input and its reconstruction
 STEP_PX = 76  # the preprocessing thumbnails: nine fit in one row at 1280 px
@@ -25,19 +15,48 @@ SOURCES = {"upload": "Upload", "camera": "Camera", "draw": "Draw"}
 WHAT = {"mnist": "a handwritten digit", "fashion-mnist": "a piece of clothing, a shoe or a bag on a plain background"}
 
 
+@st.cache_data(show_spinner="Preparing your image…", max_entries=16)
+def prepared_upload(data: bytes, dataset: str, auto_invert: bool) -> images.Prepared:
+    """`images.prepare_bytes`, cached per file (raises `images.ImageError`, which is not cached)."""
+    return images.prepare_bytes(data, dataset, auto_invert)
+
+
+def drawing_canvas():
+    """`st_canvas` of streamlit-drawable-canvas, or None where it is not installed or cannot load."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception:  # ImportError, or a component that cannot register outside a running server
+        return None
+    return st_canvas
+
+
+def upload_limit_mb() -> int:
+    """The upload size limit set in .streamlit/config.toml (server.maxUploadSize), in megabytes."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
 def image_input(sel: Selection, auto_invert: bool) -> images.Prepared | None:
     """The chosen source's widget; the prepared image, or None (after a message) when there is none to use."""
     canvas = drawing_canvas()
     options = [k for k in SOURCES if k != "draw" or canvas is not None]
-    source = st.segmented_control("Source", options, default="upload", key="image_source",
-                                  format_func=SOURCES.get, required=True)  # fmt: skip
+    source = st.segmented_control(
+        "Source", options, default="upload", key="image_source", format_func=SOURCES.get, required=True
+    )
     if source == "camera":
         shot = st.camera_input("Take a photo", key="image_camera", help="Hold the page close; fill the frame.")
         data = shot.getvalue() if shot is not None else None
     elif source == "draw":
         st.caption(f"Draw {WHAT[sel.dataset]} in the box, large and centred.")
-        result = canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=280, width=280,
-                        drawing_mode="freedraw", return_image_data=True, key="image_canvas")  # fmt: skip
+        result = canvas(
+            stroke_width=18,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=280,
+            width=280,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key="image_canvas",
+        )
         drawn = result is not None and (result.json_data or {}).get("objects")
         if not drawn or result.image_data is None:
             st.info("Nothing drawn yet.", icon=":material/draw:")
@@ -58,8 +77,10 @@ def image_input(sel: Selection, auto_invert: bool) -> images.Prepared | None:
         st.caption(f"PNG, JPEG, BMP, GIF or WebP · up to {upload_limit_mb()} MB per file.")
         data = upload.getvalue() if upload is not None else None
     if data is None:
-        st.info(f"Upload, photograph or draw {WHAT[sel.dataset]} to see what the model makes of it.",
-                icon=":material/upload:")  # fmt: skip
+        st.info(
+            f"Upload, photograph or draw {WHAT[sel.dataset]} to see what the model makes of it.",
+            icon=":material/upload:",
+        )
         return None
     try:
         return prepared_upload(data, sel.dataset, auto_invert)
@@ -75,7 +96,7 @@ def show_steps(prepared: images.Prepared) -> None:
     strip = st.container(horizontal=True, gap="xsmall")
     for step in prepared.steps:
         with strip.container(width=STEP_PX + 8, gap=None):
-            st.image(images.boxed(step.image, STEP_PX))
+            st.image(rendering.boxed(step.image, STEP_PX))
             st.caption(f"**{step.title}**  \n{step.note}")
 
 
@@ -98,19 +119,31 @@ def show_verdict(sel: Selection, reading: anomaly.ImageReading) -> None:
     likelihood = anomaly.likelihood_key(reading.scores)
     median = float(np.median(sel.atlas[likelihood]))
     cols = st.columns(2)
-    cols[0].metric(f"{anomaly.SCORE_NAMES[likelihood]} (nats)", f"{reading.scores[likelihood]:.1f}",
-                   help=f"Test-split median: {median:.1f}.")  # fmt: skip
-    cols[1].metric("Reconstruction MSE", f"{reading.scores['mse']:.4f}",
-                   help=f"Test-split median: {float(np.median(sel.atlas['mse'])):.4f}.")  # fmt: skip
+    cols[0].metric(
+        f"{anomaly.SCORE_NAMES[likelihood]} (nats)",
+        f"{reading.scores[likelihood]:.1f}",
+        help=f"Test-split median: {median:.1f}.",
+    )
+    cols[1].metric(
+        "Reconstruction MSE",
+        f"{reading.scores['mse']:.4f}",
+        help=f"Test-split median: {float(np.median(sel.atlas['mse'])):.4f}.",
+    )
 
 
 def show_map(sel: Selection, reading: anomaly.ImageReading) -> None:
-    projection = latent.map_projection(sel.atlas, "latent" if sel.latent_dim == 2 else "pca")
+    projection = sel.projection("latent" if sel.latent_dim == 2 else "pca")
     mean, cov = anomaly.posterior_on_map(reading.mu, reading.logvar, projection)
     fig = figures.latent_map_figure(
-        projection.coords, sel.atlas["labels"], sel.class_names, click_grid=False, axis_titles=projection.axis_titles,
-        extra_traces=figures.posterior_traces(mean, cov), height=460, marker_size=3.5, opacity=0.45,
-    )  # fmt: skip
+        projection.coords,
+        sel.atlas["labels"],
+        sel.class_names,
+        axis_titles=projection.axis_titles,
+        extra_traces=figures.posterior_traces(mean, cov),
+        height=460,
+        marker_size=3.5,
+        opacity=0.45,
+    )
     st.plotly_chart(fig, key="image_map")
     if cov is not None:
         where = "the latent plane" if projection.kind == "latent" else "the test codes' top-2 PCA plane"
@@ -121,15 +154,14 @@ def show_map(sel: Selection, reading: anomaly.ImageReading) -> None:
 
 def show_neighbours(sel: Selection, reading: anomaly.ImageReading) -> None:
     nearest = anomaly.nearest_indices(sel.atlas["mu"], reading.mu, 8)
-    originals = test_images(sel.dataset)
-    pictures = originals[nearest] if originals is not None else latent.decode(sel.model, sel.atlas["mu"][nearest])
+    pictures = sel.pictures(nearest)
     st.markdown("**The 8 nearest test images in latent space**")
     for j, i in enumerate(nearest):
         if j % 4 == 0:
             row = st.columns(4)
-        row[j % 4].image(figures.png_bytes(pictures[j], scale=3))
+        row[j % 4].image(rendering.png_bytes(pictures[j], scale=3))
         row[j % 4].caption(f"{sel.class_names[sel.atlas['labels'][i]]} · #{i}")
-    if originals is None:
+    if sel.originals() is None:
         st.caption(missing_data_hint(sel.dataset))
 
 
@@ -137,8 +169,10 @@ st.title("Your image")
 sel = current_selection()
 if sel is None:
     st.stop()
-st.caption(f"Bring {WHAT[sel.dataset]} and ask model **{sel.folder.name}** what it makes of it, and whether it looks "
-           "like what it was trained on.")  # fmt: skip
+st.caption(
+    f"Bring {WHAT[sel.dataset]} and ask model **{sel.name}** what it makes of it, and whether it looks "
+    "like what it was trained on."
+)
 
 left, right = st.columns([1, 2], gap="large")
 with left:
@@ -157,9 +191,9 @@ reading = anomaly.read_image(sel.model, prepared.pixels, anomaly.complexity_fit(
 with right:
     inp, rec = st.columns(2)
     inp.markdown("**The model's input**")
-    inp.image(figures.png_bytes(prepared.pixels, scale=SCALE))
+    inp.image(rendering.png_bytes(prepared.pixels, scale=SCALE))
     rec.markdown("**Its reconstruction**")
-    rec.image(figures.png_bytes(reading.reconstruction, scale=SCALE))
+    rec.image(rendering.png_bytes(reading.reconstruction, scale=SCALE))
     show_verdict(sel, reading)
 
 show_steps(prepared)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.common import Selection, current_selection, load_selection, missing_data_hint, test_images
-from vae import figures, latent
+from pages.common import Selection, current_selection, load_selection, map_selected, missing_data_hint
+from vae import figures, latent, rendering
 
 ENDS = ("a", "b")
 STRIP_SCALE = 3
@@ -40,7 +40,7 @@ def map_pair(sel: Selection, indices: list[int]) -> None:
     set_endpoint(sel, "b", indices[-1])
 
 
-def endpoint_picker(sel: Selection, end: str, originals: np.ndarray | None) -> int:
+def endpoint_picker(sel: Selection, end: str) -> int:
     """Class and position within the class of one endpoint; shows the image; returns its test index."""
     classes = range(len(sel.class_names))
     key_class, key_nth = f"interp_{end}_class", f"interp_{end}_nth"
@@ -60,8 +60,7 @@ def endpoint_picker(sel: Selection, end: str, originals: np.ndarray | None) -> i
         )
         right.number_input("no.", 0, count - 1, key=key_nth, help=f"0 … {count - 1} within the class")
     index = chosen_index(sel, end)
-    image = originals[index] if originals is not None else latent.decode(sel.model, sel.atlas["mu"][index][None])[0]
-    picture.image(figures.png_bytes(image, scale=2), caption=f"#{index}", output_format="PNG")
+    picture.image(rendering.png_bytes(sel.pictures([index])[0], scale=2), caption=f"#{index}", output_format="PNG")
     return index
 
 
@@ -71,11 +70,11 @@ def strips(model_sel: Selection, a: int, b: int, steps: int) -> dict[str, np.nda
     return {m: latent.decode(model_sel.model, latent.interpolate(mu[a], mu[b], steps, m)) for m in latent.METHODS}
 
 
-def show_strips(model_sel: Selection, images: dict[str, np.ndarray], title: str) -> None:
-    st.markdown(f"**{title}** · {model_sel.folder.name}")
+def show_strips(model_sel: Selection, images: dict[str, np.ndarray]) -> None:
+    st.markdown(f"**{model_sel.title}** · {model_sel.name}")
     for method, frames in images.items():
         st.image(
-            figures.png_bytes(figures.mosaic(frames), scale=STRIP_SCALE),
+            rendering.png_bytes(rendering.mosaic(frames), scale=STRIP_SCALE),
             caption=method,
             width="stretch",
             output_format="PNG",
@@ -83,19 +82,19 @@ def show_strips(model_sel: Selection, images: dict[str, np.ndarray], title: str)
 
 
 def downloads(model_sel: Selection, images: dict[str, np.ndarray], a: int, b: int) -> None:
-    stem = f"{model_sel.folder.name}-{a}-to-{b}"
+    stem = f"{model_sel.name}-{a}-to-{b}"
     with st.popover("Download", icon=":material/download:"):
         for method, frames in images.items():
             st.download_button(
                 f"{method} strip (PNG)",
-                figures.png_bytes(figures.mosaic(frames), scale=4),
+                rendering.png_bytes(rendering.mosaic(frames), scale=4),
                 file_name=f"{stem}-{method}.png",
                 mime="image/png",
                 key=f"interp_png_{method}",
             )
             st.download_button(
                 f"{method} animation (GIF)",
-                figures.gif_bytes(frames),
+                rendering.gif_bytes(frames),
                 file_name=f"{stem}-{method}.gif",
                 mime="image/gif",
                 key=f"interp_gif_{method}",
@@ -103,7 +102,7 @@ def downloads(model_sel: Selection, images: dict[str, np.ndarray], a: int, b: in
 
 
 def path_map(sel: Selection, a: int, b: int, steps: int) -> None:
-    projection = latent.map_projection(sel.atlas)
+    projection = sel.projection()
     mu = sel.atlas["mu"]
     paths = [
         figures.path_trace(projection.to_map(latent.interpolate(mu[a], mu[b], steps, m)), name=m, color=color)
@@ -114,7 +113,6 @@ def path_map(sel: Selection, a: int, b: int, steps: int) -> None:
         projection.coords,
         sel.atlas["labels"],
         sel.class_names,
-        click_grid=False,
         extra_traces=paths,
         axis_titles=projection.axis_titles,
         height=400,
@@ -122,7 +120,7 @@ def path_map(sel: Selection, a: int, b: int, steps: int) -> None:
         class_legend=False,
         equal_aspect=projection.kind != "umap",
     )
-    figure.update_layout(legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"), margin=dict(t=30))
+    figure.update_layout(legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom"), margin=dict(t=figures.MARGIN["t"]))
     st.plotly_chart(figure, key="interp_map", config={"displaylogo": False})
     if projection.kind != "latent":
         st.caption(f"Paths drawn in the {kind} projection of the {sel.latent_dim}-D codes.")
@@ -137,16 +135,15 @@ st.caption(
     "Two test images' codes joined by a straight line (linear) and a great-circle arc (spherical), every step "
     "decoded; the partner model walks between the same two images underneath."
 )
-originals = test_images(sel.dataset)
 pick_a, pick_b, settings = st.columns([4, 4, 3], gap="medium", vertical_alignment="bottom")
 with pick_a:
-    a = endpoint_picker(sel, "a", originals)
+    a = endpoint_picker(sel, "a")
 with pick_b:
-    b = endpoint_picker(sel, "b", originals)
+    b = endpoint_picker(sel, "b")
 with settings:
     steps = st.slider("Steps", 3, 16, 10, key="interp_steps")
-chosen = st.session_state.get("map_selected") or {}
-from_map = chosen.get("indices", []) if chosen.get("dataset") == sel.dataset else []
+chosen = map_selected()
+from_map = list(chosen.indices) if chosen is not None and chosen.dataset == sel.dataset else []
 toolbar = st.container(horizontal=True, vertical_alignment="center")
 toolbar.button("Random pair", icon=":material/shuffle:", on_click=random_pair, args=(sel,))
 toolbar.button(
@@ -160,16 +157,15 @@ toolbar.button(
 mine = strips(sel, a, b, steps)
 with toolbar:
     downloads(sel, mine, a, b)
-    if originals is None:
+    if sel.originals() is None:
         st.caption(missing_data_hint(sel.dataset) + " The pickers show reconstructions instead.")
 
-partner_kind = "ae" if sel.model.is_variational else "vae"
 map_col, strip_col = st.columns([2, 3], gap="medium")
 with strip_col:
-    show_strips(sel, mine, "VAE" if sel.model.is_variational else "Autoencoder")
-    partner = load_selection(sel.dataset, partner_kind, sel.latent_dim)
+    show_strips(sel, mine)
+    partner = load_selection(sel.partner_name)
     if partner is not None:
-        show_strips(partner, strips(partner, a, b, steps), "Autoencoder" if partner_kind == "ae" else "VAE")
+        show_strips(partner, strips(partner, a, b, steps))
         st.caption(
             "Same two images, same number of steps. The VAE's steps change the image evenly; the autoencoder's "
             "often jump, or cross blurs that look like no class at all, between its islands."

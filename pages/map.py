@@ -1,4 +1,5 @@
-"""Latent map: every test image at its code; decode any point; the manifold overlay; prior samples; traversals."""
+"""Latent map: every test image at its code; decode any point; the manifold overlay; prior samples; traversals;
+the decoded point in the address (?z=a,b,…); the map's points, the decoded image and the grid as downloads."""
 
 from __future__ import annotations
 
@@ -12,26 +13,26 @@ from pages.common import (
     cached_atlas,
     cached_card,
     cached_model,
-    clicked_spot,
     current_selection,
     manifold_tiles,
+    map_selected,
     missing_data_hint,
     prior_samples_png,
-    selected_test_indices,
-    selection_event,
-    test_images,
+    remember_map_selected,
 )
-from pages.map_chart import map_chart
-from vae import figures, latent
+from pages.map_chart import chart_event, map_chart
+from vae import export, figures, latent, rendering
 from vae.data import CLASS_NAMES
 
 CHART = "map_chart"
 DECODED_SCALE = 7  # the decoded image is shown 28 x 7 = 196 px wide
 MAP_HEIGHT = 470
+Z_PARAM = "z"  # the address's ?z=a,b,…: the decoded point
+_Z_IN_ADDRESS = "map_z_in_address"  # the z this session last read from or wrote to the address
 
 
 def slider_keys(sel: Selection) -> list[str]:
-    return [f"map_z_{sel.folder.name}_{i}" for i in range(sel.latent_dim)]
+    return [f"map_z_{sel.name}_{i}" for i in range(sel.latent_dim)]
 
 
 def subscript(i: int) -> str:
@@ -44,17 +45,71 @@ def set_code(keys: list[str], ranges: np.ndarray, code: np.ndarray) -> None:
         st.session_state[key] = float(np.clip(round(float(value), 2), lo, hi))
 
 
+# --- The decoded point in the address -------------------------------------------------------------------------
+
+
+def parse_code(text: str, sel: Selection) -> np.ndarray:
+    """The code (z,) written as 'a,b,…'; ValueError, with one sentence, unless it is sel.latent_dim finite numbers."""
+    try:
+        code = np.array([float(part) for part in text.split(",")])
+    except ValueError:
+        raise ValueError(f"z '{text}' in the address is not a list of numbers") from None
+    if not np.isfinite(code).all():
+        raise ValueError(f"z '{text}' in the address is not a list of numbers")
+    if len(code) != sel.latent_dim:
+        raise ValueError(f"z '{text}' in the address has {len(code)} coordinates, but {sel.name} has {sel.latent_dim}")
+    return code
+
+
+def code_text(code: np.ndarray) -> str:
+    """'a,b,…': the code as the sliders show it (two decimals, no trailing zeros)."""
+    return ",".join(f"{round(float(v), 2) + 0.0:.2f}".rstrip("0").rstrip(".") for v in code)
+
+
+def code_from_address(sel: Selection, ranges: np.ndarray, default: np.ndarray) -> np.ndarray | None:
+    """The code of the address's ?z= when this session has not seen it there yet (an opened link), else None.
+
+    A bad value gives one warning and the centre; a point beyond the sliders' ranges, one line and the nearest
+    point inside.
+    """
+    text = st.query_params.get(Z_PARAM)
+    if text is None or text == st.session_state.get(_Z_IN_ADDRESS):
+        return None
+    try:
+        code = parse_code(text, sel)
+    except ValueError as err:
+        st.warning(f"{err}; showing the centre.", icon=":material/link_off:")
+        return default
+    if ((code < ranges[:, 0]) | (code > ranges[:, 1])).any():
+        st.warning(
+            f"z '{text}' in the address lies beyond the sliders' range; showing the nearest point inside.",
+            icon=":material/link_off:",
+        )
+    return code
+
+
+def write_code_to_address(code: np.ndarray) -> None:
+    """Put the decoded point in the address (no reload), so copying the address shares it."""
+    text = code_text(code)
+    if st.query_params.get(Z_PARAM) != text:
+        st.query_params[Z_PARAM] = text
+    st.session_state[_Z_IN_ADDRESS] = text
+
+
+# --- Map events -----------------------------------------------------------------------------------------------
+
+
 def selected_indices(sel: Selection) -> list[int]:
     """The test images selected on this model's map (kept across reruns; the chart forgets on redraw)."""
-    chosen = st.session_state.get("map_selected") or {}
-    indices = chosen.get("indices", []) if chosen.get("folder") == sel.folder.name else []
+    chosen = map_selected()
+    indices = chosen.indices if chosen is not None and chosen.model == sel.name else ()
     return [i for i in indices if i < len(sel.atlas["mu"])]
 
 
 def apply_map_event(sel: Selection, projection: latent.MapProjection, keys: list[str], ranges: np.ndarray) -> None:
     """Act once on a new click, box or lasso: remember the selected images; a click also moves the crosshair."""
-    selection = selection_event(CHART)
-    if not any(selection.values()):
+    event = chart_event(CHART)
+    if event.empty:
         st.session_state["map_last_event"] = None
         return
     # the chart's event number is part of it: a second click on the same spot is a new event
@@ -62,12 +117,15 @@ def apply_map_event(sel: Selection, projection: latent.MapProjection, keys: list
     if signature == st.session_state.get("map_last_event"):
         return
     st.session_state["map_last_event"] = signature
-    indices = selected_test_indices(selection)
+    indices = event.test_indices()
     if indices:
-        st.session_state["map_selected"] = {"folder": sel.folder.name, "dataset": sel.dataset, "indices": indices}
-    spot = clicked_spot(selection)
+        remember_map_selected(sel, indices)
+    spot = event.clicked_spot()
     if spot is not None:
         set_code(keys, ranges, projection.codes[indices[0]] if indices else projection.to_latent(spot)[0])
+
+
+# --- Panels ---------------------------------------------------------------------------------------------------
 
 
 def decode_panel(sel: Selection, keys: list[str], ranges: np.ndarray, default: np.ndarray) -> np.ndarray:
@@ -76,7 +134,7 @@ def decode_panel(sel: Selection, keys: list[str], ranges: np.ndarray, default: n
     image = latent.decode(sel.model, code[None])[0]
     left, right = st.columns([3, 2], vertical_alignment="center")
     # Inline (a data: URI, no second request), so the image is painted before the browser starts redrawing the map.
-    left.image(figures.data_uri(figures.png_bytes(image, scale=DECODED_SCALE)), width=28 * DECODED_SCALE)
+    left.image(rendering.data_uri(rendering.png_bytes(image, scale=DECODED_SCALE)), width=28 * DECODED_SCALE)
     right.markdown("**Decoded point**")
     if len(code) == 2:
         right.caption(f"z₁ = {code[0]:+.2f}, z₂ = {code[1]:+.2f}")
@@ -109,6 +167,42 @@ def decode_panel(sel: Selection, keys: list[str], ranges: np.ndarray, default: n
     return code
 
 
+def downloads(sel: Selection, projection: latent.MapProjection, code: np.ndarray, grid: dict) -> None:
+    """The map's points (CSV), the decoded image and the manifold grid (PNG), made when a button is pressed."""
+    n = grid["n"]
+    with st.popover("Download", icon=":material/download:"):
+        st.download_button(
+            "Map points (CSV)",
+            lambda: export.points_csv(sel.atlas, sel.class_names, projection.coords),
+            file_name=f"{sel.name}-{projection.kind}-points.csv",
+            mime="text/csv",
+            key="map_csv",
+            on_click="ignore",
+            icon=":material/table:",
+            help="One row per test image: index, label, class, map x and y, the latent mean"
+            + (" and log-variance." if sel.model.is_variational else " (an autoencoder has no log-variance)."),
+        )
+        st.download_button(
+            "Decoded image (PNG)",
+            lambda: rendering.png_bytes(latent.decode(sel.model, code[None])[0], scale=DECODED_SCALE),
+            file_name=f"{sel.name}-decoded.png",
+            mime="image/png",
+            key="map_decoded_png",
+            on_click="ignore",
+            icon=":material/image:",
+        )
+        st.download_button(
+            f"Manifold grid, {n} × {n} (PNG)",
+            lambda: export.manifold_png(sel.model, projection, **grid),
+            file_name=f"{sel.name}-{projection.kind}-grid-{n}x{n}.png",
+            mime="image/png",
+            key="map_grid_png",
+            on_click="ignore",
+            icon=":material/grid_on:",
+            help="The grid of the overlay's settings, one tile per grid point, top row at the largest y.",
+        )
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def map_figure_json(folder: str, projection_kind: str, grid: dict | None) -> str:
     """The map of a model's test codes as Plotly JSON, without the selection and the crosshair (the chart's own)."""
@@ -127,7 +221,6 @@ def map_figure_json(folder: str, projection_kind: str, grid: dict | None) -> str
         coords,
         atlas["labels"],
         CLASS_NAMES[cached_card(folder)["dataset"]],
-        click_grid=False,  # the chart takes clicks anywhere
         tiles=tiles,
         x_range=x_range,
         y_range=y_range,
@@ -144,7 +237,7 @@ def selection_details(sel: Selection, indices: list[int]) -> None:
     if not indices:
         st.caption("Click a point to see its image and scores; box or lasso a group to see them together.")
         return
-    originals = test_images(sel.dataset)  # loaded on the first selection, not on the first visit (1.5 s)
+    originals = sel.originals()  # loaded on the first selection, not on the first visit (1.5 s)
     atlas = sel.atlas
     if originals is None:
         st.caption(missing_data_hint(sel.dataset))
@@ -153,15 +246,15 @@ def selection_details(sel: Selection, indices: list[int]) -> None:
         recon = latent.decode(sel.model, atlas["mu"][i : i + 1])[0]
         cols = st.columns([1, 1, 2], vertical_alignment="center")
         if originals is not None:
-            cols[0].image(figures.png_bytes(originals[i], scale=3), caption="original", output_format="PNG")
-        cols[1].image(figures.png_bytes(recon, scale=3), caption="reconstruction", output_format="PNG")
+            cols[0].image(rendering.png_bytes(originals[i], scale=3), caption="original", output_format="PNG")
+        cols[1].image(rendering.png_bytes(recon, scale=3), caption="reconstruction", output_format="PNG")
         scores = [("−ELBO", "neg_elbo"), ("recon", "recon"), ("KL", "kl"), ("BCE", "bce"), ("MSE", "mse")]
         text = " · ".join(f"{name} {atlas[key][i]:.3g}" for name, key in scores if key in atlas)
         cols[2].markdown(f"**{sel.class_names[atlas['labels'][i]]}** · test image {i}")
         cols[2].caption(f"{text} (nats; MSE per pixel)")
         return
     shown = indices[:64]
-    images = originals[shown] if originals is not None else latent.decode(sel.model, atlas["mu"][shown])
+    images = sel.pictures(shown)
     cols = 8
     padded = np.ones((-(-len(shown) // cols) * cols, 28, 28), dtype=np.float32)
     padded[: len(shown)] = images / 255.0 if images.dtype == np.uint8 else images
@@ -169,7 +262,7 @@ def selection_details(sel: Selection, indices: list[int]) -> None:
     counts = np.bincount(atlas["labels"][indices], minlength=len(sel.class_names))
     st.caption(" · ".join(f"{sel.class_names[c]}: {n}" for c, n in enumerate(counts) if n))
     st.image(
-        figures.png_bytes(figures.mosaic(padded.reshape(-1, cols, 28, 28)), scale=2),
+        rendering.png_bytes(rendering.mosaic(padded.reshape(-1, cols, 28, 28)), scale=2),
         caption="originals" if originals is not None else "reconstructions (originals not on disk)",
         output_format="PNG",
     )
@@ -185,29 +278,34 @@ def traversals(sel: Selection, code: np.ndarray) -> None:
         "One row per latent dimension, moved from −3σ to +3σ around the decoded point "
         "(σ: that dimension's spread over the test codes)."
     )
-    st.image(figures.png_bytes(figures.mosaic(images), scale=2), output_format="PNG")
+    st.image(rendering.png_bytes(rendering.mosaic(images), scale=2), output_format="PNG")
 
 
 @st.fragment
-def explorer(sel: Selection, projection_kind: str, grid: dict | None) -> None:
+def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool) -> None:
     """Map and decode panel: reruns alone when a slider moves or the map is clicked."""
-    projection = latent.map_projection(sel.atlas, projection_kind)
+    projection = sel.projection(projection_kind)
     keys = slider_keys(sel)
     ranges = latent.code_ranges(projection.codes, prior=sel.model.is_variational)
     default = np.zeros(sel.latent_dim) if sel.model.is_variational else np.median(projection.codes, axis=0)
     if any(k not in st.session_state for k in keys):
         set_code(keys, ranges, default)
+    linked = code_from_address(sel, ranges, default)
+    if linked is not None:
+        set_code(keys, ranges, linked)
     apply_map_event(sel, projection, keys, ranges)
 
     map_col, panel = st.columns([3, 2], gap="medium")
     selected = selected_indices(sel)
     with panel:  # drawn first so the decoded image reaches the browser before the map
         code = decode_panel(sel, keys, ranges, default)
+        write_code_to_address(code)
+        downloads(sel, projection, code, grid)
         st.divider()
         selection_details(sel, selected)
     with map_col:
         map_chart(
-            map_figure_json(str(sel.folder), projection_kind, grid),
+            map_figure_json(str(sel.folder), projection_kind, grid if overlay else None),
             overlays=[figures.highlight_trace(projection.coords[selected])] if selected else [],
             crosshair=projection.to_map(code)[0],
             key=CHART,
@@ -226,13 +324,13 @@ def explorer(sel: Selection, projection_kind: str, grid: dict | None) -> None:
         traversals(sel, code)
 
 
-def grid_settings(sel: Selection, projection_kind: str) -> dict | None:
-    """The manifold overlay's controls; None while it is off."""
-    coords = latent.map_projection(sel.atlas, projection_kind).coords
+def grid_settings(sel: Selection, projection_kind: str) -> dict:
+    """The manifold grid's controls (size, span, spacing) and its centre, whether or not the overlay is on."""
+    coords = sel.projection(projection_kind).coords
     (x0, x1), (y0, y1) = latent.occupied_region(coords)
     half = round(max(x1 - x0, y1 - y0) / 2, 1)
     gaussian_ok = sel.model.is_variational and projection_kind != "umap"
-    name = f"{sel.folder.name}_{projection_kind}"
+    name = f"{sel.name}_{projection_kind}"
     with st.popover("Grid settings", icon=":material/grid_on:"):
         n = st.slider("Tiles per side", 5, 30, 15, key="map_grid_n")
         span = st.slider(
@@ -254,8 +352,6 @@ def grid_settings(sel: Selection, projection_kind: str) -> dict | None:
                 help="Kingma & Welling's manifold figure: even steps in prior probability, "
                 "so tiles crowd where the prior has its mass.",
             )
-    if not st.session_state.get("map_overlay"):
-        return None
     center = (0.0, 0.0) if spacing == "gaussian" else (round((x0 + x1) / 2, 2), round((y0 + y1) / 2, 2))
     return {"n": n, "span": span, "spacing": spacing, "center": center}
 
@@ -287,8 +383,8 @@ if len(projections) > 1:
 else:
     projection_kind = projections[0]
     controls[0].caption("The map is the 2-D latent space itself.")
-controls[1].toggle("Manifold overlay", key="map_overlay", help="Lay the decoded grid over the map.")
+overlay = controls[1].toggle("Manifold overlay", key="map_overlay", help="Lay the decoded grid over the map.")
 with controls[2]:
     grid = grid_settings(sel, projection_kind)
 
-explorer(sel, projection_kind, grid)
+explorer(sel, projection_kind, grid, overlay)

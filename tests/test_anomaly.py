@@ -165,8 +165,8 @@ def test_corrected_score_detects_the_other_dataset_in_both_directions(checkpoint
 
 def test_a_test_image_scores_as_in_the_atlas(checkpoints_dir, data_dir):
     """The page scores a user's image as the atlas scored the test split: same code, reconstruction, complexity."""
-    from vae.atlas import png_bits
     from vae.data import load_split
+    from vae.scores import png_bits
 
     for folder in real_checkpoints(checkpoints_dir)[::2]:  # both datasets, VAE and AE
         model, card = load_model(folder)

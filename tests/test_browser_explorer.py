@@ -152,8 +152,10 @@ def test_quick_clicks_on_two_spots_keep_the_zoom_and_a_double_click_resets_it(pa
     zoomed = chart.evaluate(AXES)
     assert zoomed[0][1] - zoomed[0][0] < 0.75 * (home[0][1] - home[0][0])
     box = frame.locator(".nsewdrag").first.bounding_box()
-    first, second = (box["x"] + 0.3 * box["width"], box["y"] + 0.5 * box["height"]), (
-        box["x"] + 0.7 * box["width"], box["y"] + 0.4 * box["height"])  # fmt: skip
+    first, second = (
+        (box["x"] + 0.3 * box["width"], box["y"] + 0.5 * box["height"]),
+        (box["x"] + 0.7 * box["width"], box["y"] + 0.4 * box["height"]),
+    )
     page.mouse.click(*first)
     page.mouse.click(*second)  # well within Plotly's 300 ms double-click window
     wait_for_crosshair_at(page, chart, second[0] - box["x"])  # the second click was decoded...

@@ -1,7 +1,9 @@
 """Checkpoint round-trip and the clear errors on broken files."""
 
+import hashlib
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +13,13 @@ from vae.checkpoint import (
     CheckpointError,
     checkpoint_name,
     find_checkpoints,
+    holds_model,
     load_atlas,
     load_model,
+    runs_root,
     save_atlas,
     save_weights,
+    weights_sha256,
     write_json,
 )
 from vae.models import ModelConfig, build_model
@@ -79,10 +84,11 @@ def test_card_naming_a_model_this_version_cannot_build(tmp_path, field, value):
 
 
 def test_atlas_round_trip_and_errors(tmp_path):
+    _write_checkpoint(tmp_path)
     arrays = {"mu": np.random.default_rng(0).normal(size=(10, 2)).astype(np.float32), "labels": np.arange(10)}
-    save_atlas(tmp_path, arrays)
+    save_atlas(tmp_path, arrays, weights_sha256(tmp_path))
     loaded = load_atlas(tmp_path)
-    assert set(loaded) == {"mu", "labels"}
+    assert set(loaded) == {"mu", "labels"}  # the fingerprint is checked, not returned
     np.testing.assert_array_equal(loaded["mu"], arrays["mu"])
     (tmp_path / "atlas.npz").write_bytes(b"PK\x03\x04 broken")
     with pytest.raises(CheckpointError, match=r"atlas\.npz is corrupt"):
@@ -90,6 +96,39 @@ def test_atlas_round_trip_and_errors(tmp_path):
     (tmp_path / "atlas.npz").unlink()
     with pytest.raises(CheckpointError, match=r"atlas\.npz is missing"):
         load_atlas(tmp_path)
+
+
+def test_an_atlas_beside_other_weights_says_how_to_rebuild_it(tmp_path):
+    _write_checkpoint(tmp_path / "m")
+    save_atlas(tmp_path / "m", {"mu": np.zeros((3, 3), np.float32)}, weights_sha256(tmp_path / "m"))
+    with np.load(tmp_path / "m" / "atlas.npz", allow_pickle=False) as raw:
+        assert (
+            str(raw["weights_sha256"])
+            == hashlib.sha256((tmp_path / "m" / "model.safetensors").read_bytes()).hexdigest()
+        )
+    load_atlas(tmp_path / "m")
+
+    torch.manual_seed(1)
+    save_weights(build_model(ModelConfig(latent_dim=3, hidden=(32, 16))), tmp_path / "m" / "model.safetensors")
+    with pytest.raises(CheckpointError) as err:
+        load_atlas(tmp_path / "m")
+    message = str(err.value)
+    assert str(tmp_path / "m" / "atlas.npz") in message and f"python -m vae.atlas {tmp_path / 'm'}" in message
+    assert "\n" not in message
+
+    np.savez(tmp_path / "m" / "atlas.npz", mu=np.zeros((3, 3), np.float32))  # an atlas without a fingerprint
+    with pytest.raises(CheckpointError, match=r"atlas\.npz was not built from the weights beside it.*vae\.atlas"):
+        load_atlas(tmp_path / "m")
+
+
+def test_runs_go_under_vae_runs_and_a_folder_with_any_model_file_holds_a_model(tmp_path, monkeypatch):
+    monkeypatch.delenv("VAE_RUNS", raising=False)
+    assert runs_root() == Path("runs")
+    monkeypatch.setenv("VAE_RUNS", str(tmp_path / "r"))
+    assert runs_root() == tmp_path / "r"
+    assert not holds_model(tmp_path / "nothing") and not holds_model(tmp_path)
+    (tmp_path / "train_state.safetensors").write_bytes(b"")
+    assert holds_model(tmp_path)
 
 
 def test_pickled_atlas_is_refused(tmp_path):

@@ -251,10 +251,6 @@ def _app(shelf: Path, page: str, monkeypatch):
 
     monkeypatch.setenv("VAE_CHECKPOINTS", str(shelf))
     monkeypatch.chdir(ROOT)
-    # Each AppTest re-enters Streamlit's pages-folder mode; pages/common.py leaves it when it is imported, so it
-    # must be imported afresh for every app (else the page runs without app.py and its sidebar).
-    for name in [m for m in sys.modules if m == "pages" or m.startswith("pages.")]:
-        monkeypatch.delitem(sys.modules, name)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.switch_page(page)
     return at.run()

@@ -44,8 +44,10 @@ def test_gaussian_axis_is_even_in_probability_and_crowds_at_the_centre():
     assert steps[len(steps) // 2] < steps[0] and np.allclose(axis, -axis[::-1])
 
 
-@pytest.mark.parametrize(("args", "message"), [((0, -1, 1), "at least one"), ((3, 1, 1), "above"),
-                                               ((3, -1, 1, "cubic"), "unknown grid spacing")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [((0, -1, 1), "at least one"), ((3, 1, 1), "above"), ((3, -1, 1, "cubic"), "unknown grid spacing")],
+)
 def test_grid_axis_rejects_bad_arguments(args, message):
     with pytest.raises(ValueError, match=message):
         latent.grid_axis(*args)
@@ -137,8 +139,10 @@ def test_slerp_changes_the_norm_linearly_and_the_angle_evenly():
     assert np.allclose(np.diff(np.arctan2(path[:, 1], path[:, 0])), np.pi / 8)
 
 
-@pytest.mark.parametrize(("z0", "z1"), [([1.0, 2.0, 2.0], [-1.0, -2.0, -2.0]), ([1.0, 0.0, 0.0], [3.0, 0.0, 0.0]),
-                                        ([0.0, 0.0, 0.0], [1.0, 1.0, 0.0])])  # fmt: skip
+@pytest.mark.parametrize(
+    ("z0", "z1"),
+    [([1.0, 2.0, 2.0], [-1.0, -2.0, -2.0]), ([1.0, 0.0, 0.0], [3.0, 0.0, 0.0]), ([0.0, 0.0, 0.0], [1.0, 1.0, 0.0])],
+)
 def test_slerp_handles_opposite_parallel_and_zero_codes(z0, z1):
     path = latent.interpolate(np.array(z0), np.array(z1), 7, "spherical")
     assert np.isfinite(path).all()
@@ -204,10 +208,6 @@ def test_pca_projection_matches_the_atlas_and_inverts_on_its_plane(checkpoints_d
     assert np.allclose(projection.to_map(atlas["mu"][:100]), atlas["proj_pca"][:100], atol=1e-4)
     points = atlas["proj_pca"][:100]
     assert np.allclose(projection.to_map(projection.to_latent(points)), points, atol=1e-4)
-
-
-def test_nearest_index():
-    assert latent.nearest_index(np.array([[0.0, 0.0], [3.0, 3.0], [1.0, 0.0]]), np.array([0.9, 0.2])) == 2
 
 
 # --- gap metrics --------------------------------------------------------------------------------------------------

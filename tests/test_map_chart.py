@@ -1,4 +1,5 @@
-"""The latent-map component's served folder and its figure ids (the browser side: tests/test_browser_explorer.py)."""
+"""The latent-map component's served folder, its figure ids and its events (the browser side:
+tests/test_browser_explorer.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import plotly
 
-from pages.map_chart import _version, component_dir, figure_id, plotly_js
+from pages.map_chart import ChartEvent, _version, component_dir, figure_id, plotly_js
 
 PACKAGE_PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
@@ -55,3 +56,14 @@ def test_a_changed_script_gets_a_new_folder(monkeypatch, tmp_path):
 def test_figure_ids_follow_the_figure():
     assert figure_id('{"data": []}') == figure_id('{"data": []}')
     assert figure_id('{"data": []}') != figure_id('{"data": [{}]}')
+
+
+def test_chart_events_give_the_selected_test_images_and_the_spot_of_a_single_click():
+    on_a_point = ChartEvent(points=({"x": 1.5, "y": -0.5, "customdata": [42], "curve_number": 3},))
+    assert on_a_point.test_indices() == [42] and on_a_point.clicked_spot() == (1.5, -0.5)
+    on_empty_space = ChartEvent(points=({"x": 0.25, "y": 2.0},))
+    assert on_empty_space.test_indices() == [] and on_empty_space.clicked_spot() == (0.25, 2.0)
+    points = tuple({"x": 0.0, "y": 0.0, "customdata": i} for i in (3, 4))
+    lasso = ChartEvent(points=points, lasso=({"x": [0, 1, 1], "y": [0, 0, 1]},))
+    assert lasso.test_indices() == [3, 4] and lasso.clicked_spot() is None  # a lasso moves no crosshair
+    assert ChartEvent().empty and not lasso.empty and ChartEvent().clicked_spot() is None

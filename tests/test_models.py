@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from vae.models import VAE, Autoencoder, ModelConfig, activation_name, build_model
+from vae.models import VAE, Autoencoder, ConfigError, Model, ModelConfig, activation_name, build_model
 from vae.objectives import iwae_bound, kl_to_standard_normal, neg_elbo, reconstruction_bce
 
 
@@ -36,15 +36,38 @@ def test_shapes_and_ranges(kind, arch):
     assert torch.allclose(mu, mu2)
 
 
-def test_build_model_types():
-    assert type(build_model(ModelConfig(kind="vae"))) is VAE
-    assert type(build_model(ModelConfig(kind="ae"))) is Autoencoder
-    with pytest.raises(ValueError, match="unknown model kind"):
-        build_model(ModelConfig(kind="gan"))
-    with pytest.raises(ValueError, match="unknown architecture"):
-        build_model(ModelConfig(arch="transformer"))
-    with pytest.raises(ValueError, match="unknown activation"):
-        build_model(ModelConfig(activation="tanh"))
+def test_build_model_gives_sibling_models_on_one_base():
+    vae, ae = build_model(ModelConfig(kind="vae")), build_model(ModelConfig(kind="ae"))
+    assert type(vae) is VAE and type(ae) is Autoencoder
+    assert isinstance(vae, Model) and isinstance(ae, Model) and not isinstance(ae, VAE)
+    assert vae.is_variational and not ae.is_variational
+    assert not hasattr(ae, "reparameterize")  # an autoencoder draws no noise
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("kind", "gan", "unknown model kind 'gan'"),
+        ("arch", "transformer", "unknown architecture 'transformer'"),
+        ("activation", "tanh", "unknown activation 'tanh'"),
+        ("latent_dim", 0, "latent_dim must be a whole number of at least 1"),
+        ("latent_dim", 2.5, "latent_dim must be a whole number"),
+        ("hidden", (512, 0), "hidden widths must be whole numbers of at least 1"),
+        ("hidden", "512", "hidden widths"),
+        ("channels", (32,), "channels must be two whole numbers"),
+        ("channels", (32, -1), "channels must be two whole numbers"),
+    ],
+)
+def test_a_config_checks_itself(field, value, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        ModelConfig(**{field: value})
+    assert isinstance(caught.value, ValueError) and "\n" not in str(caught.value)
+
+
+def test_a_card_naming_an_unknown_activation_cannot_be_read_back():
+    card = ModelConfig().to_dict() | {"activation": "gelu"}  # a card from a newer version
+    with pytest.raises(ConfigError, match="gelu"):
+        ModelConfig.from_dict(card)
 
 
 @pytest.mark.parametrize("activation", ["relu", "elu"])

@@ -249,8 +249,11 @@ def test_compare_shows_both_models_and_the_gap_numbers():
     at = open_page("compare")
     table = next(m.value for m in at.markdown if "Empty cells" in m.value)
     rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in table.splitlines()[2:]}
-    assert set(rows) == {"Empty cells over the occupied region", "Jump ratio (p99 / median pixel change)",
-                         "Latent extent (p99 distance from 0)"}  # fmt: skip
+    assert set(rows) == {
+        "Empty cells over the occupied region",
+        "Jump ratio (p99 / median pixel change)",
+        "Latent extent (p99 distance from 0)",
+    }
     assert all(cell.strip() for cells in rows.values() for cell in cells)
     assert len(at.get("plotly_chart")) == 4 and len(at.get("image")) == 2
     assert any("jump ratio" in m.value for m in at.markdown)

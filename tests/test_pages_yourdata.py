@@ -95,8 +95,16 @@ def test_a_real_test_image_gets_a_reconstruction_and_a_verdict(app, data_dir, ch
     assert len(verdicts) == 1 and "threshold" in verdicts[0].value and "99th percentile" in verdicts[0].value
     labels = [m.label for m in at.metric]
     assert any(anomaly.SCORE_NAMES["corrected"] in label for label in labels)
-    assert sum(c.value.startswith(("Sandal", "Ankle", "T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Shirt",
-                                   "Sneaker", "Bag")) or c.value[:1].isdigit() for c in at.caption) >= 8  # fmt: skip
+    assert (
+        sum(
+            c.value.startswith(
+                ("Sandal", "Ankle", "T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Shirt", "Sneaker", "Bag")
+            )
+            or c.value[:1].isdigit()
+            for c in at.caption
+        )
+        >= 8
+    )
     assert any("1σ and 2σ" in c.value for c in at.caption) == (kind == "vae")
 
 

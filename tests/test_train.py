@@ -1,26 +1,62 @@
 """Data loading, training and the command lines, on the real datasets."""
 
+import hashlib
 import json
+import math
+import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from vae import evaluate as evaluate_cli
 from vae import train as train_cli
-from vae.checkpoint import load_model, read_card
+from vae.checkpoint import (
+    ATLAS,
+    CARD,
+    TRAIN_STATE,
+    WEIGHTS,
+    checkpoint_name,
+    load_atlas,
+    load_model,
+    read_card,
+    weights_sha256,
+)
 from vae.data import CLASS_NAMES, DatasetMissingError, Split, load_split, other_dataset
-from vae.models import ModelConfig, build_model
+from vae.models import ConfigError, ModelConfig, build_model
 from vae.train import (
+    RunFolderError,
     TrainConfig,
     TrainingDiverged,
     ema_decay,
     learning_rate,
+    new_run_folder,
+    run_name,
     start_run,
     train,
     train_epoch,
     update_average,
 )
+
+# The command of issue 11, which used to overwrite checkpoints/mnist-vae-z2; a tiny MLP and no IWAE keep it short.
+ISSUE_RUN = [
+    "--dataset",
+    "mnist",
+    "--model",
+    "vae",
+    "--latent-dim",
+    "2",
+    "--epochs",
+    "1",
+    "--hidden",
+    "32",
+    "--iwae-k",
+    "0",
+    "--quiet",
+]
+ISSUE_CONFIG = TrainConfig(model=ModelConfig(hidden=(32,)), epochs=1)  # what ISSUE_RUN asks for
 
 
 @pytest.fixture(scope="module")
@@ -202,13 +238,182 @@ def test_ema_decay_ramps_up_to_its_setting():
 
 
 def test_cli_rejects_bad_arguments(capsys):
-    with pytest.raises(SystemExit) as err:
-        train_cli.main(["--latent-dim", "0"])
-    assert err.value.code == 2
-    assert "--latent-dim must be at least 1" in capsys.readouterr().err
+    for args, message in (
+        (["--latent-dim", "0"], "latent_dim must be"),
+        (["--epochs", "0"], "epochs must be a whole number of at least 1"),
+        (["--lr", "-1"], "lr must be a positive number"),
+        (["--ema", "1"], "ema must be at least 0 and below 1"),
+        (["--iwae-k", "-1"], "--iwae-k must be 0 or more"),
+        (["--resume"], "--resume needs --out DIR"),
+        (["--resume", "--overwrite", "--out", "x"], "not allowed with argument"),
+    ):
+        with pytest.raises(SystemExit) as err:
+            train_cli.main(args)
+        assert err.value.code == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (args, lines)
     with pytest.raises(SystemExit):
         train_cli.main(["--dataset", "cifar"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"epochs": 0},
+        {"epochs": 2.5},
+        {"batch_size": 0},
+        {"lr": 0.0},
+        {"lr": math.nan},
+        {"lr": math.inf},
+        {"beta": -1.0},
+        {"seed": -1},
+        {"schedule": "linear"},
+        {"weight_decay": -0.1},
+        {"ema": 1.0},
+        {"output_bias": "zero"},
+        {"dataset": "cifar"},
+        {"model": "mlp"},
+    ],
+    ids=str,
+)
+def test_a_training_config_with_a_bad_value_raises_config_error(setting):
+    [(key, value)] = setting.items()
+    with pytest.raises(ConfigError, match=key) as err:
+        TrainConfig(**setting)
+    assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
+
+
+def test_the_zoo_recipes_are_valid_configs(tmp_path):
+    from vae.zoo import SHIPPED, train_command
+
+    for name in SHIPPED:
+        config = train_cli.config_from_args(train_cli._parser().parse_args(train_command(name, tmp_path, None)[3:]))
+        assert checkpoint_name(config.dataset, config.model.kind, config.model.latent_dim) == name
+
+
+def test_a_run_is_named_for_what_it_is():
+    assert run_name(TrainConfig()) == "mnist-vae-z2"
+    config = TrainConfig(dataset="fashion-mnist", model=ModelConfig(arch="conv", latent_dim=16), beta=0.5, lr=1e-3)
+    assert run_name(config) == "fashion-mnist-vae-z16-b0.5-conv-lr0.001"
+    assert run_name(ISSUE_CONFIG) == "mnist-vae-z2-h32-e1"
+    assert run_name(TrainConfig(model=ModelConfig(kind="ae"), output_bias="random")) == "mnist-ae-z2-bias-random"
+
+
+def test_each_new_run_gets_its_own_folder_under_vae_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_RUNS", str(tmp_path / "elsewhere"))
+    folders = [new_run_folder(ISSUE_CONFIG) for _ in range(3)]
+    assert len(set(folders)) == 3
+    for folder in folders:
+        assert folder.parent == tmp_path / "elsewhere" and folder.is_dir() and not any(folder.iterdir())
+        assert folder.name.startswith("mnist-vae-z2-h32-e1-")
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(folder.rglob("*"))
+        if f.is_file()
+    }
+
+
+def _shipped_copy(checkpoints_dir: Path, dst: Path, name: str = "mnist-vae-z2") -> Path:
+    dst.mkdir(parents=True)
+    for f in (WEIGHTS, CARD, ATLAS):
+        shutil.copy(checkpoints_dir / name / f, dst / f)
+    return dst
+
+
+@pytest.mark.slow
+def test_a_default_run_leaves_checkpoints_untouched_and_writes_a_new_run_with_its_atlas(
+    tmp_path, monkeypatch, checkpoints_dir, data_dir, capsys
+):
+    """The issue's command, run where checkpoints/ holds the shipped models (a copy): it trains into ./runs."""
+    shutil.copytree(checkpoints_dir, tmp_path / "checkpoints", ignore=shutil.ignore_patterns(TRAIN_STATE))
+    before = _hashes(tmp_path / "checkpoints")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VAE_RUNS", raising=False)
+    assert train_cli.main([*ISSUE_RUN, "--data-dir", str(data_dir)]) == 0
+    assert _hashes(tmp_path / "checkpoints") == before
+
+    [run] = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("mnist-vae-z2-h32-e1-") and run.name in capsys.readouterr().out
+    model, card = load_model(run)
+    assert card["name"] == run.name and card["model"]["hidden"] == [32] and card["training"]["epochs_done"] == 1
+    atlas = load_atlas(run)  # checks the fingerprint
+    assert atlas["mu"].shape == (10_000, 2) and atlas["ood_mu"].shape == (10_000, 2)
+    with np.load(run / ATLAS, allow_pickle=False) as raw:
+        assert (
+            str(raw["weights_sha256"])
+            == weights_sha256(run)
+            == hashlib.sha256((run / WEIGHTS).read_bytes()).hexdigest()
+        )
+    assert new_run_folder(ISSUE_CONFIG) != run  # the next run of the same command gets a folder of its own
+
+
+def test_out_to_a_folder_holding_a_model_is_refused_in_one_line_and_changes_nothing(
+    tmp_path, checkpoints_dir, data_dir, capsys
+):
+    folder = _shipped_copy(checkpoints_dir, tmp_path / "mine")
+    before = _hashes(folder)
+    with pytest.raises(SystemExit) as err:
+        train_cli.main([*ISSUE_RUN, "--data-dir", str(data_dir), "--out", str(folder)])
+    assert err.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert str(folder) in line and "--resume" in line and "--overwrite" in line
+    assert _hashes(folder) == before
+    (folder / CARD).unlink()  # weights alone are a model too
+    with pytest.raises(SystemExit):
+        train_cli.main([*ISSUE_RUN, "--data-dir", str(data_dir), "--out", str(folder)])
+    assert "already holds a model" in capsys.readouterr().err
+
+
+def test_resume_needs_a_run_started_with_the_same_settings(tmp_path, checkpoints_dir, mnist):
+    shipped = _shipped_copy(checkpoints_dir, tmp_path / "shipped")
+    with pytest.raises(RunFolderError, match="no run to resume"):  # a finished model without training state
+        train(ISSUE_CONFIG, shipped, resume=True, data=mnist, progress=False)
+    run = tmp_path / "run"
+    data = (_subset(mnist[0], 256), _subset(mnist[1], 100))
+    train(ISSUE_CONFIG, run, data=data, iwae_k=0, progress=False)
+    other = TrainConfig(model=ModelConfig(hidden=(32,)), epochs=1, lr=1e-3, seed=5)
+    with pytest.raises(RunFolderError, match=r"started with lr=0\.002, seed=0; resume it with the same settings"):
+        train(other, run, resume=True, data=data, progress=False)
+
+
+@pytest.mark.slow
+def test_overwrite_replaces_the_old_run_and_leaves_none_of_its_files(tmp_path, checkpoints_dir, mnist):
+    folder = _shipped_copy(checkpoints_dir, tmp_path / "m")
+    (folder / "notes.txt").write_text("mine")
+    data = (_subset(mnist[0], 512), _subset(mnist[1], 100))
+    config = TrainConfig(model=ModelConfig(hidden=(32,)), epochs=2)
+
+    def stop(epoch: int, loss: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # stopped after epoch 1: the old atlas must be gone already
+        train(config, folder, overwrite=True, data=data, progress=False, on_epoch=stop)
+    assert sorted(f.name for f in folder.iterdir()) == sorted([CARD, WEIGHTS, TRAIN_STATE, "notes.txt"])
+    assert read_card(folder)["model"]["hidden"] == [32] and (folder / "notes.txt").read_text() == "mine"
+    card = train(config, folder, overwrite=True, data=data, iwae_k=0, progress=False)
+    assert card["training"]["epochs_done"] == 2 and [h["epoch"] for h in card["history"]] == [1, 2]
+
+
+@pytest.mark.slow
+def test_the_cli_resumes_an_interrupted_run_and_writes_its_atlas(tmp_path, mnist, data_dir, capsys):
+    config = TrainConfig(model=ModelConfig(hidden=(32,)), epochs=2)
+    run = tmp_path / "run"
+
+    def stop(epoch: int, loss: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, run, data=mnist, progress=False, on_epoch=stop)
+    assert not (run / ATLAS).exists()
+    args = [*ISSUE_RUN, "--epochs", "2", "--data-dir", str(data_dir), "--out", str(run), "--resume"]
+    assert train_cli.main(args) == 0
+    card = read_card(run)
+    assert card["training"]["epochs_done"] == 2 and [h["epoch"] for h in card["history"]] == [1, 2]
+    assert load_atlas(run)["mu"].shape == (10_000, 2)
 
 
 def test_zoo_reproduces_the_shipped_models_random_output_bias(tmp_path):
@@ -217,7 +422,11 @@ def test_zoo_reproduces_the_shipped_models_random_output_bias(tmp_path):
     for name in SHIPPED:
         args = train_cli._parser().parse_args(train_command(name, tmp_path, None)[3:])
         assert args.output_bias == "random", name  # they were trained before the data-started bias
+        assert args.out == tmp_path / name and args.overwrite and not args.resume  # it replaces them on purpose
     assert train_cli._parser().parse_args([]).output_bias == "data"
+    (tmp_path / SHIPPED[0]).mkdir()
+    (tmp_path / SHIPPED[0] / TRAIN_STATE).write_bytes(b"")  # an interrupted zoo run is continued
+    assert train_cli._parser().parse_args(train_command(SHIPPED[0], tmp_path, None)[3:]).resume
 
 
 def test_evaluate_cli_on_a_missing_checkpoint(tmp_path, capsys):
@@ -234,6 +443,20 @@ def test_train_cli_on_a_missing_dataset(tmp_path, capsys, monkeypatch):
     assert code == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: mnist is not in") and len(err.splitlines()) == 1
+
+
+def test_without_the_other_dataset_a_run_stops_before_training(tmp_path, capsys, monkeypatch, data_dir):
+    """The atlas scores the other dataset's test split too, so a run without it fails at once, not after training."""
+    from torchvision.datasets import FashionMNIST
+
+    monkeypatch.setattr(FashionMNIST, "download", lambda self: (_ for _ in ()).throw(OSError("offline")))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "MNIST").symlink_to(data_dir / "MNIST")
+    monkeypatch.setenv("VAE_RUNS", str(tmp_path / "runs"))
+    assert train_cli.main([*ISSUE_RUN, "--data-dir", str(tmp_path / "data")]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: fashion-mnist is not in")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_on_disk(data_dir, tmp_path):

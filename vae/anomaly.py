@@ -2,7 +2,7 @@
 
 A high score means "unlike the training data". Scores of the test splits come from the atlas, so
 nothing here needs the datasets; a new image is scored exactly as the atlas was built
-(`vae.evaluate.score_images` and `vae.atlas.png_bits`).
+(`vae.scores`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vae.atlas import png_bits
 from vae.checkpoint import CheckpointError, load_atlas, load_model
 from vae.cli import ArgumentParser
 from vae.data import other_dataset
-from vae.evaluate import score_images
 from vae.latent import MapProjection
-from vae.models import VAE
+from vae.models import Model
+from vae.scores import png_bits, score_images
 
 SCORE_NAMES: dict[str, str] = {
     "mse": "Reconstruction MSE",
@@ -115,7 +114,7 @@ class ImageReading:
 
 
 @torch.no_grad()
-def read_image(model: VAE, pixels: np.ndarray, fit: ComplexityFit) -> ImageReading:
+def read_image(model: Model, pixels: np.ndarray, fit: ComplexityFit) -> ImageReading:
     """Encode, reconstruct and score one uint8 image (28, 28) exactly as the atlas scored the test splits."""
     pixels = np.asarray(pixels, dtype=np.uint8)
     x = torch.from_numpy(pixels).float().div_(255.0)[None, None]

@@ -3,34 +3,23 @@
 For the model's own test split and the other dataset's test split (prefix `ood_`): latent means
 (and log-variances), labels, per-image scores, and the PNG-compressed length of each image (bits, the
 complexity term of the anomaly score). Models with more than 2 latent dimensions also get 2-D
-projections by PCA (with its basis, to place new points) and by UMAP.
+projections by PCA (with its basis, to place new points) and by UMAP. The atlas records the SHA-256 of the
+weights it was built from (`vae.checkpoint.load_atlas` refuses it beside other weights).
 """
 
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from vae.checkpoint import CheckpointError, load_model, read_card, save_atlas
+from vae.checkpoint import CheckpointError, load_model, read_card, save_atlas, weights_sha256
 from vae.cli import ArgumentParser
 from vae.data import DatasetMissingError, Split, load_split, other_dataset
-from vae.evaluate import score_images
-from vae.models import VAE
-
-
-def png_bits(images: np.ndarray) -> np.ndarray:
-    """Length in bits of each uint8 image (N, 28, 28) compressed as PNG at the highest level."""
-    out = np.empty(len(images), dtype=np.float32)
-    for i, img in enumerate(images):
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, format="PNG", optimize=True)
-        out[i] = 8 * buf.tell()
-    return out
+from vae.models import Model
+from vae.scores import png_bits, score_images
 
 
 def pca_basis(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +38,7 @@ def umap_projection(codes: np.ndarray, seed: int = 0) -> np.ndarray:
     return reducer.fit_transform(codes).astype(np.float32)
 
 
-def _split_arrays(model: VAE, split: Split, prefix: str) -> dict[str, np.ndarray]:
+def _split_arrays(model: Model, split: Split, prefix: str) -> dict[str, np.ndarray]:
     scores = score_images(model, split.as_float())
     arrays = {f"{prefix}{k}": v.astype(np.float32) for k, v in scores.items()}
     arrays[f"{prefix}labels"] = split.labels.numpy().astype(np.uint8)
@@ -57,7 +46,7 @@ def _split_arrays(model: VAE, split: Split, prefix: str) -> dict[str, np.ndarray
     return arrays
 
 
-def build_atlas(model: VAE, test: Split, ood_test: Split, seed: int = 0) -> dict[str, np.ndarray]:
+def build_atlas(model: Model, test: Split, ood_test: Split, seed: int = 0) -> dict[str, np.ndarray]:
     """All atlas arrays for a model, its test split and the other dataset's test split."""
     arrays = {**_split_arrays(model, test, ""), **_split_arrays(model, ood_test, "ood_")}
     arrays["ood_mu"] = arrays["ood_mu"].astype(np.float16)  # only for placing points on the map
@@ -72,13 +61,14 @@ def build_atlas(model: VAE, test: Split, ood_test: Split, seed: int = 0) -> dict
 
 
 def write_atlas(folder: Path, data_dir: str | None = None) -> dict[str, np.ndarray]:
-    """Build and save the atlas of a checkpoint folder from the real test splits."""
+    """Build and save the atlas of a checkpoint folder from the real test splits (both datasets must be on disk)."""
+    fingerprint = weights_sha256(folder)  # before loading: weights replaced meanwhile leave a refused atlas
     model, card = load_model(folder)
     test = load_split(card["dataset"], False, data_dir)
     ood = load_split(other_dataset(card["dataset"]), False, data_dir)
     torch.manual_seed(0)
     arrays = build_atlas(model, test, ood)
-    save_atlas(folder, arrays)
+    save_atlas(folder, arrays, fingerprint)
     return arrays
 
 

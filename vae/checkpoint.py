@@ -1,11 +1,13 @@
 """Checkpoint folders: `model.safetensors`, `card.json`, `atlas.npz` (and `train_state.safetensors`).
 
 Nothing here unpickles: weights go through safetensors, arrays through numpy with allow_pickle=False.
-Every failure to read raises `CheckpointError` with one sentence naming the file.
+Every failure to read raises `CheckpointError` with one sentence naming the file. An atlas records the
+SHA-256 of the weights it was built from, and is refused beside any other weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -17,12 +19,16 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from vae.models import VAE, ModelConfig, build_model
+from vae.models import ConfigError, Model, ModelConfig, build_model
 
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
 ATLAS = "atlas.npz"
 TRAIN_STATE = "train_state.safetensors"
+RUN_FILES = (WEIGHTS, CARD, ATLAS, TRAIN_STATE)
+FINGERPRINT = "weights_sha256"  # the atlas array holding the SHA-256 (hex) of the weights it was built from
+_UMASK = os.umask(0o022)  # the process's umask: reading it means setting it, so set it back
+os.umask(_UMASK)
 
 
 class CheckpointError(RuntimeError):
@@ -34,6 +40,16 @@ def checkpoint_name(dataset: str, kind: str, latent_dim: int) -> str:
     return f"{dataset}-{kind}-z{latent_dim}"
 
 
+def runs_root() -> Path:
+    """Where `vae.train` puts new runs: $VAE_RUNS or ./runs."""
+    return Path(os.environ.get("VAE_RUNS", "runs"))
+
+
+def holds_model(folder: str | os.PathLike) -> bool:
+    """Whether a folder holds (part of) a trained model: weights, card, atlas or training state."""
+    return any((Path(folder) / name).exists() for name in RUN_FILES)
+
+
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call write(tmp_path) then rename over `path`, so a kill never leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,6 +57,7 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; give it the mode open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -64,10 +81,12 @@ def read_card(folder: Path) -> dict:
         raise CheckpointError(f"{path} is missing; retrain the model or restore the folder.") from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path} is not a valid model card ({err}); restore it from git.") from None
+    except ConfigError as err:  # an unknown kind, architecture or activation
+        raise CheckpointError(f"{path} describes a model this version cannot build ({err}).") from None
     return card
 
 
-def save_weights(model: VAE, path: Path) -> None:
+def save_weights(model: Model, path: Path) -> None:
     """Inference weights in float16: half the size, well below the models' noise."""
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(tensors, tmp))
@@ -82,14 +101,11 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is corrupt or truncated ({err}); restore it from git.") from None
 
 
-def load_model(folder: str | os.PathLike) -> tuple[VAE, dict]:
+def load_model(folder: str | os.PathLike) -> tuple[Model, dict]:
     """Rebuild the model of a checkpoint folder in eval mode, with its card."""
     folder = Path(folder)
     card = read_card(folder)
-    try:
-        model = build_model(ModelConfig.from_dict(card["model"]))
-    except ValueError as err:  # an unknown kind, architecture or activation
-        raise CheckpointError(f"{folder / CARD} describes a model this version cannot build ({err}).") from None
+    model = build_model(ModelConfig.from_dict(card["model"]))
     weights = _read_tensors(folder / WEIGHTS)
     expected = model.state_dict()
     if set(weights) != set(expected) or any(weights[k].shape != v.shape for k, v in expected.items()):
@@ -101,7 +117,19 @@ def load_model(folder: str | os.PathLike) -> tuple[VAE, dict]:
     return model.eval(), card
 
 
-def save_atlas(folder: Path, arrays: dict[str, np.ndarray]) -> None:
+def weights_sha256(folder: str | os.PathLike) -> str:
+    """The fingerprint of a folder's weights: SHA-256 of the bytes of model.safetensors, in hex."""
+    path = Path(folder) / WEIGHTS
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing; retrain the model or restore the folder.") from None
+
+
+def save_atlas(folder: Path, arrays: dict[str, np.ndarray], fingerprint: str) -> None:
+    """Write atlas.npz, recording `fingerprint` (`weights_sha256` of the weights the arrays were built from)."""
+    arrays = {**arrays, FINGERPRINT: np.array(fingerprint)}  # a fixed-width unicode scalar, no pickle
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the name
             np.savez_compressed(f, **arrays)
@@ -110,23 +138,30 @@ def save_atlas(folder: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load_atlas(folder: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The atlas arrays of a checkpoint folder (never unpickles)."""
+    """The atlas arrays of a checkpoint folder (never unpickles), once its fingerprint matches the folder's weights."""
     path = Path(folder) / ATLAS
+    rebuild = f"rebuild it with `python -m vae.atlas {folder}`."
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+            arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
-        raise CheckpointError(f"{path} is missing; rebuild it with `python -m vae.atlas {folder}`.") from None
+        raise CheckpointError(f"{path} is missing; {rebuild}") from None
     except Exception as err:  # zipfile.BadZipFile, ValueError (pickled object arrays), OSError...
-        raise CheckpointError(
-            f"{path} is corrupt ({type(err).__name__}); rebuild it with `python -m vae.atlas {folder}`."
-        ) from None
+        raise CheckpointError(f"{path} is corrupt ({type(err).__name__}); {rebuild}") from None
+    recorded = arrays.pop(FINGERPRINT, None)
+    if recorded is None or recorded.shape != () or str(recorded) != weights_sha256(folder):
+        raise CheckpointError(f"{path} was not built from the weights beside it ({Path(folder) / WEIGHTS}); {rebuild}")
+    return arrays
 
 
 def save_train_state(
-    folder: Path, model: VAE, optimizer: torch.optim.Optimizer, epochs_done: int, progress: dict,
-    average: VAE | None = None,
-) -> None:  # fmt: skip
+    folder: Path,
+    model: Model,
+    optimizer: torch.optim.Optimizer,
+    epochs_done: int,
+    progress: dict,
+    average: Model | None = None,
+) -> None:
     """Full-precision weights (and their moving average), optimizer moments and `progress`, for --resume."""
     tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
     if average is not None:
@@ -139,11 +174,24 @@ def save_train_state(
     atomic_write(Path(folder) / TRAIN_STATE, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
+def train_progress(folder: str | os.PathLike) -> dict:
+    """The `progress` record that `save_train_state` stored with a run's training state (no tensors read)."""
+    path = Path(folder) / TRAIN_STATE
+    try:
+        with safe_open(str(path), "pt") as f:
+            return json.loads((f.metadata() or {})["progress"])
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing; there is no run to resume there.") from None
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} is corrupt or truncated ({err}); pass --overwrite to start over.") from None
+
+
 def load_train_state(
-    folder: Path, model: VAE, optimizer: torch.optim.Optimizer, average: VAE | None = None
+    folder: Path, model: Model, optimizer: torch.optim.Optimizer, average: Model | None = None
 ) -> tuple[int, dict]:
     """Restore weights, average and optimizer from `save_train_state`; return (epochs done, progress)."""
     path = Path(folder) / TRAIN_STATE
+    progress = train_progress(folder)
     tensors = _read_tensors(path)
     try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -155,11 +203,9 @@ def load_train_state(
                 _, i, name = key.split(".", 2)
                 state.setdefault(int(i), {})[name] = value
         optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
-        with safe_open(str(path), "pt") as f:
-            progress = json.loads((f.metadata() or {})["progress"])
         return int(tensors["epochs_done"]), progress
     except (RuntimeError, KeyError, ValueError) as err:
-        raise CheckpointError(f"{path} does not match this model ({err}); start without --resume.") from None
+        raise CheckpointError(f"{path} does not match this model ({err}); pass --overwrite to start over.") from None
 
 
 def find_checkpoints(root: str | os.PathLike = "checkpoints") -> list[Path]:

@@ -11,36 +11,11 @@ import torch
 from vae.checkpoint import CheckpointError, load_model
 from vae.cli import ArgumentParser
 from vae.data import DatasetMissingError, Split, load_split
-from vae.models import VAE
-from vae.objectives import iwae_bound, neg_elbo, reconstruction_bce
+from vae.models import VAE, Model
+from vae.objectives import iwae_bound
+from vae.scores import score_images
 
 METRIC_KEYS = ("neg_elbo", "recon", "kl", "iwae_nll", "bce", "mse", "active_units")
-
-
-@torch.no_grad()
-def score_images(model: VAE, x: torch.Tensor, seed: int = 0, batch_size: int = 1000) -> dict[str, np.ndarray]:
-    """Per-image codes and scores for float images x (N, 1, 28, 28).
-
-    Keys: mu, logvar (VAE), neg_elbo, recon, kl (VAE, one seeded sample of z), and bce, mse of the
-    reconstruction decoded from the mean code (both models).
-    """
-    g = torch.Generator().manual_seed(seed)
-    out: dict[str, list[torch.Tensor]] = {}
-    for xb in x.split(batch_size):
-        mu, logvar = model.encode(xb)
-        logits = model.decode_logits(mu)
-        rows = {
-            "mu": mu,
-            "bce": reconstruction_bce(logits, xb),
-            "mse": (torch.sigmoid(logits) - xb).pow(2).flatten(1).mean(1),
-        }
-        if model.is_variational:
-            z = model.reparameterize(mu, logvar, g)
-            rows["logvar"] = logvar
-            rows["neg_elbo"], rows["recon"], rows["kl"] = neg_elbo(model.decode_logits(z), xb, mu, logvar)
-        for key, value in rows.items():
-            out.setdefault(key, []).append(value)
-    return {k: torch.cat(v).numpy() for k, v in out.items()}
 
 
 def active_units(mu: np.ndarray, threshold: float = 0.01) -> int:
@@ -55,7 +30,7 @@ def iwae_nll(model: VAE, x: torch.Tensor, k: int, seed: int = 0, batch_size: int
     return float(torch.cat([iwae_bound(model, xb, k, g) for xb in x.split(batch_size)]).mean())
 
 
-def evaluate(model: VAE, split: Split, iwae_k: int = 100, seed: int = 0) -> dict[str, float | int | None]:
+def evaluate(model: Model, split: Split, iwae_k: int = 100, seed: int = 0) -> dict[str, float | int | None]:
     """Mean test metrics; keys METRIC_KEYS, None where a key does not apply to the model."""
     x = split.as_float()
     scores = score_images(model, x, seed)

@@ -1,104 +1,59 @@
-"""Plotly figures and image encoders of the explorer, importable without Streamlit.
+"""Plotly figures of the explorer, importable without Streamlit, in one shared style (`styled`).
 
-Images are float arrays in [0, 1] (pixel probabilities) or uint8, shape (28, 28); grids of images are
-(rows, cols, 28, 28). Map coordinates are 2-D: the latent code itself for z = 2, a projection otherwise.
+Map coordinates are 2-D (N, 2): the latent code itself for z = 2, a projection otherwise. Decoded images are
+float arrays in [0, 1], (28, 28) each; see `vae.rendering` for turning them into pixels.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
+
+from vae.rendering import data_uri, png_bytes
 
 CLASS_COLORS = (
-    "#4C78A8", "#F58518", "#E45756", "#72B7B2", "#54A24B",
-    "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D", "#79706E",
-)  # fmt: skip
+    "#4C78A8",
+    "#F58518",
+    "#E45756",
+    "#72B7B2",
+    "#54A24B",
+    "#EECA3B",
+    "#B279A2",
+    "#FF9DA6",
+    "#9D755D",
+    "#79706E",
+)
 """One calm colour per class (Vega's Tableau-10 order)."""
 
 CROSSHAIR_COLOR = "#111111"
 PATH_COLOR = "#d62728"
+GRID_COLOR = "#eeeeee"
+MARGIN = dict(l=50, r=10, t=30, b=45)  # px around the plot: room for the axis titles (a `margin=` changes sides)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Image encoding
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def to_uint8(image: np.ndarray, invert: bool = False) -> np.ndarray:
-    """Pixels as uint8 (0 black, 255 white); `invert` draws ink dark on white paper."""
-    image = np.asarray(image)
-    if image.dtype != np.uint8:
-        image = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return 255 - image if invert else image
-
-
-def upscale(image: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour enlargement by an integer factor, so pixels stay crisp in the browser."""
-    return np.repeat(np.repeat(np.asarray(image), factor, axis=-2), factor, axis=-1)
-
-
-def mosaic(images: np.ndarray, pad: int = 2, pad_value: float = 1.0) -> np.ndarray:
-    """One image from a grid (rows, cols, h, w) or a row (n, h, w) of images, `pad` pixels between tiles."""
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[None]
-    rows, cols, h, w = images.shape
-    fill = pad_value if images.dtype != np.uint8 else int(round(pad_value * 255))
-    out = np.full((rows * h + (rows - 1) * pad, cols * w + (cols - 1) * pad), fill, dtype=images.dtype)
-    for r in range(rows):
-        for c in range(cols):
-            out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = images[r, c]
-    return out
-
-
-def png_bytes(image: np.ndarray, scale: int = 1, invert: bool = False) -> bytes:
-    """A greyscale image (h, w) as PNG bytes, enlarged `scale` times."""
-    buf = io.BytesIO()
-    Image.fromarray(upscale(to_uint8(image, invert), scale)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def gif_bytes(frames: np.ndarray, scale: int = 4, duration_ms: int = 120, bounce: bool = True) -> bytes:
-    """Frames (n, h, w) as a looping animated GIF; `bounce` plays forward then back."""
-    frames = [upscale(to_uint8(f), scale) for f in np.asarray(frames)]
-    if bounce and len(frames) > 2:
-        frames = frames + frames[-2:0:-1]
-    pil = [Image.fromarray(f, mode="L") for f in frames]
-    buf = io.BytesIO()
-    pil[0].save(buf, format="GIF", save_all=True, append_images=pil[1:], duration=duration_ms, loop=0)
-    return buf.getvalue()
-
-
-def data_uri(png: bytes) -> str:
-    """PNG bytes as a data: URI (Plotly layout images; images shown without a second request)."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def styled(fig: go.Figure, height: int, **layout) -> go.Figure:
+    """`fig` in the explorer's one look: `height` px, white plot, light grid, MARGIN; `layout` adds to it."""
+    margin = MARGIN | layout.pop("margin", {})
+    fig.update_layout(height=height, margin=margin, plot_bgcolor="white", **layout)
+    fig.update_xaxes(showgrid=True, gridcolor=GRID_COLOR)
+    fig.update_yaxes(showgrid=True, gridcolor=GRID_COLOR)
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The latent map
 # ---------------------------------------------------------------------------------------------------------------
 
-CLICK_GRID_NAME = "click grid"
-"""Name of the invisible trace that makes every spot of the map clickable."""
-
 
 def class_traces(
-    coords: np.ndarray,
-    labels: np.ndarray,
-    class_names: Sequence[str],
-    indices: np.ndarray | None = None,
-    marker_size: float = 4.0,
-    opacity: float = 0.55,
+    coords: np.ndarray, labels: np.ndarray, class_names: Sequence[str], marker_size: float = 4.0, opacity: float = 0.55
 ) -> list[go.Scattergl]:
-    """One WebGL scatter trace per class, named by the class; customdata holds each point's index."""
+    """One WebGL scatter trace per class, named by the class; customdata holds each point's index in coords (N, 2)."""
     coords = np.asarray(coords, dtype=np.float32)
     labels = np.asarray(labels)
-    indices = np.arange(len(coords)) if indices is None else np.asarray(indices)
+    indices = np.arange(len(coords))
     traces = []
     for c, name in enumerate(class_names):
         mask = labels == c
@@ -115,46 +70,6 @@ def class_traces(
             )
         )
     return traces
-
-
-def click_grid_trace(x_range: tuple[float, float], y_range: tuple[float, float], n: int = 70) -> go.Scattergl:
-    """An invisible dense grid of points: Plotly only reports clicks on points, so this makes empty space clickable."""
-    gx, gy = np.meshgrid(np.linspace(*x_range, n), np.linspace(*y_range, n))
-    invisible = dict(marker=dict(opacity=0))
-    return go.Scattergl(
-        x=gx.ravel().astype(np.float32),
-        y=gy.ravel().astype(np.float32),
-        mode="markers",
-        name=CLICK_GRID_NAME,
-        showlegend=False,
-        hoverinfo="none",
-        marker=dict(size=6, opacity=0, color="#000"),
-        selected=invisible,
-        unselected=invisible,
-    )
-
-
-def crosshair_trace(point: Sequence[float], name: str = "decoded point") -> go.Scattergl:
-    """A ring marking the point being decoded (WebGL, so it is drawn above the WebGL points)."""
-    return go.Scattergl(
-        x=[float(point[0])],
-        y=[float(point[1])],
-        mode="markers",
-        name=name,
-        showlegend=False,
-        marker=dict(symbol="circle-open", size=16, line=dict(width=2.5), color=CROSSHAIR_COLOR),
-        hovertemplate=f"{name}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
-    )
-
-
-def crosshair_shapes(point: Sequence[float]) -> list[dict]:
-    """Thin lines across the whole plot through `point`."""
-    line = dict(color=CROSSHAIR_COLOR, width=1, dash="dot")
-    x, y = float(point[0]), float(point[1])
-    return [
-        dict(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1, line=line, layer="above"),
-        dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=y, y1=y, line=line, layer="above"),
-    ]
 
 
 def highlight_trace(coords: np.ndarray, name: str = "selected") -> go.Scattergl:
@@ -220,10 +135,6 @@ def latent_map_figure(
     labels: np.ndarray,
     class_names: Sequence[str],
     *,
-    indices: np.ndarray | None = None,
-    crosshair: Sequence[float] | None = None,
-    selected: np.ndarray | None = None,
-    click_grid: bool = True,
     tiles: list[dict] | None = None,
     extra_traces: Sequence[go.BaseTraceType] = (),
     x_range: tuple[float, float] | None = None,
@@ -233,12 +144,10 @@ def latent_map_figure(
     height: int = 520,
     marker_size: float = 4.0,
     opacity: float = 0.55,
-    title: str | None = None,
     class_legend: bool = True,
 ) -> go.Figure:
-    """The latent map: codes as WebGL points coloured by class (names in the legend), with optional overlays.
+    """The latent map: codes (N, 2) as WebGL points coloured by labels (N,) (class names in the legend).
 
-    `crosshair` marks a point; `selected` (k, 2) rings points; `click_grid` makes empty space clickable;
     `tiles` are layout images (see `tile_images`); `extra_traces` are drawn on top (e.g. a user's image; a
     go.Scatter is turned into go.Scattergl, since WebGL points would cover an SVG trace).
     """
@@ -246,28 +155,20 @@ def latent_map_figure(
     x_range = x_range or padded_range(coords[:, 0])
     y_range = y_range or padded_range(coords[:, 1])
     fig = go.Figure()
-    if click_grid:
-        fig.add_trace(click_grid_trace(x_range, y_range))
-    for trace in class_traces(coords, labels, class_names, indices, marker_size, opacity):
+    for trace in class_traces(coords, labels, class_names, marker_size, opacity):
         fig.add_trace(trace.update(showlegend=class_legend))
-    if selected is not None and len(selected):
-        fig.add_trace(highlight_trace(selected))
     for trace in extra_traces:
         fig.add_trace(drawn_on_top(trace))
-    if crosshair is not None:
-        fig.add_trace(crosshair_trace(crosshair))
-        fig.update_layout(shapes=crosshair_shapes(crosshair))
-    fig.update_layout(
-        height=height,
-        margin=dict(l=45, r=10, t=36 if title else 10, b=40),
-        title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
+    styled(
+        fig,
+        height,
+        margin=dict(l=45, t=10, b=40),
         legend=dict(itemsizing="constant", title=None, tracegroupgap=2, font=dict(size=12)),
         hovermode="closest",
         images=tiles or [],
-        plot_bgcolor="white",
         uirevision="latent-map",
     )
-    axis = dict(showgrid=True, gridcolor="#eeeeee", zeroline=True, zerolinecolor="#dddddd", showline=False)
+    axis = dict(zeroline=True, zerolinecolor="#dddddd", showline=False)
     fig.update_xaxes(title=axis_titles[0], range=list(x_range), **axis)
     fig.update_yaxes(title=axis_titles[1], range=list(y_range), **axis)
     if equal_aspect:
@@ -293,15 +194,6 @@ def padded_range(values: np.ndarray, pad: float = 0.05, quantile: float = 0.0) -
     lo, hi = np.quantile(values, [quantile, 1 - quantile]) if quantile else (values.min(), values.max())
     span = max(hi - lo, 1e-6)
     return float(lo - pad * span), float(hi + pad * span)
-
-
-def image_grid_figure(images: np.ndarray, height: int = 300) -> go.Figure:
-    """A static greyscale mosaic as a Plotly figure (axes hidden), for places where a figure is wanted."""
-    fig = go.Figure(go.Image(z=np.repeat(to_uint8(mosaic(images))[..., None], 3, axis=-1)))
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=0, b=0))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return fig
 
 
 # --- Your image and anomaly figures ---
@@ -396,17 +288,17 @@ def score_histogram_figure(
             annotation_text="your image",
             annotation_position="bottom right",
         )
-    fig.update_layout(
+    styled(
+        fig,
+        height,
+        margin=dict(t=50),
         barmode="overlay",
         bargap=0,
-        height=height,
-        margin=dict(l=50, r=10, t=50, b=45),
-        plot_bgcolor="white",
         legend=dict(orientation="h", yanchor="bottom", y=1.1, x=0),
         hovermode="closest",
     )
-    fig.update_xaxes(title=score_label, showgrid=True, gridcolor="#eeeeee")
-    fig.update_yaxes(title="share of the split", tickformat=".0%", showgrid=True, gridcolor="#eeeeee")
+    fig.update_xaxes(title=score_label)
+    fig.update_yaxes(title="share of the split", tickformat=".0%")
     return fig
 
 
@@ -452,27 +344,11 @@ def roc_figure(
                 hovertemplate="threshold: false alarms %{x:.1%}, detected %{y:.1%}<extra></extra>",
             )
         )
-    fig.update_layout(
-        height=height,
-        margin=dict(l=50, r=10, t=30, b=45),
-        plot_bgcolor="white",
-        legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"),
-    )
+    styled(fig, height, legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"))
     fig.update_xaxes(
-        title="false-alarm rate (in-distribution flagged)",
-        range=[0, 1],
-        tickformat=".0%",
-        showgrid=True,
-        gridcolor="#eeeeee",
-        constrain="domain",
+        title="false-alarm rate (in-distribution flagged)", range=[0, 1], tickformat=".0%", constrain="domain"
     )
-    fig.update_yaxes(
-        title="detection rate (other dataset flagged)",
-        range=[0, 1.02],
-        tickformat=".0%",
-        showgrid=True,
-        gridcolor="#eeeeee",
-    )
+    fig.update_yaxes(title="detection rate (other dataset flagged)", range=[0, 1.02], tickformat=".0%")
     return fig
 
 
@@ -515,12 +391,7 @@ def complexity_figure(
             hoverinfo="skip",
         )
     )
-    fig.update_layout(
-        height=height,
-        margin=dict(l=55, r=10, t=30, b=45),
-        plot_bgcolor="white",
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
-    )
-    fig.update_xaxes(title="compressed length (PNG bits)", showgrid=True, gridcolor="#eeeeee")
-    fig.update_yaxes(title="negative log-likelihood (bits)", showgrid=True, gridcolor="#eeeeee")
+    styled(fig, height, margin=dict(l=55), legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+    fig.update_xaxes(title="compressed length (PNG bits)")
+    fig.update_yaxes(title="negative log-likelihood (bits)")
     return fig

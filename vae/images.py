@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from vae.rendering import thumbnail
+
 ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "bmp", "gif", "webp")
 MAX_PIXELS = 50_000_000  # 50 megapixels: any phone photo; a 20,000 x 20,000 bomb is refused before decoding
@@ -171,30 +173,6 @@ def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
     return image if method is None else image.transpose(method)
 
 
-def thumbnail(image: Image.Image | np.ndarray, size: int = THUMBNAIL) -> np.ndarray:
-    """A copy at most `size` px on its longer side (never enlarged), as a uint8 array."""
-    im = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    im = im.copy()
-    im.thumbnail((size, size), Image.Resampling.LANCZOS)
-    return np.asarray(im)
-
-
-def enlarge(pixels: np.ndarray, size: int = THUMBNAIL) -> np.ndarray:
-    """Nearest-neighbour enlargement of a small image so its pixels stay sharp on screen."""
-    h, w = pixels.shape[:2]
-    factor = max(1, size // max(h, w))
-    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
-
-
-def boxed(image: np.ndarray, size: int = THUMBNAIL, fill: int = 225) -> np.ndarray:
-    """An RGB (size, size, 3) tile with the image centred on a light grey square: shrunk, or enlarged sharply."""
-    small = max(image.shape[:2]) < size
-    fitted = Image.fromarray(enlarge(image, size) if small else thumbnail(image, size)).convert("RGBA")
-    tile = Image.new("RGB", (size, size), (fill, fill, fill))
-    tile.paste(fitted, ((size - fitted.width) // 2, (size - fitted.height) // 2), fitted)
-    return np.asarray(tile)
-
-
 def _border(gray: np.ndarray) -> np.ndarray:
     """The pixels of the outer ring, about 3% of the size deep (at least 1 px)."""
     h, w = gray.shape
@@ -288,35 +266,35 @@ def prepare_image(
     """Prepare a decoded image (mode L, RGB or RGBA) like the training data of `dataset`, keeping every step."""
     if dataset not in ("mnist", "fashion-mnist"):
         raise ValueError(f"unknown dataset {dataset!r}; choose 'mnist' or 'fashion-mnist'")
-    steps = [Step("Your image", f"{image.width} x {image.height} px", thumbnail(image))]
+    steps = [Step("Your image", f"{image.width} x {image.height} px", thumbnail(image, THUMBNAIL))]
 
     image = apply_orientation(image, orientation)
     note = "no rotation needed" if orientation == 1 else f"EXIF orientation {orientation} applied"
-    steps.append(Step("Upright", note, thumbnail(image)))
+    steps.append(Step("Upright", note, thumbnail(image, THUMBNAIL)))
 
     rgba = np.asarray(image.convert("RGBA"))
     if image.mode == "RGBA" and (rgba[..., 3] < 255).any():
         rgb, note = composite_alpha(rgba)
     else:
         rgb, note = rgba[..., :3], "no transparency"
-    steps.append(Step("Alpha composited", note, thumbnail(rgb)))
+    steps.append(Step("Alpha composited", note, thumbnail(rgb, THUMBNAIL)))
 
     gray = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
-    steps.append(Step("Grayscale", "luminance", thumbnail(gray)))
+    steps.append(Step("Grayscale", "luminance", thumbnail(gray, THUMBNAIL)))
 
     light = background_level(gray) > 127.5
     inverted = light and auto_invert
     if inverted:
         gray = 255 - gray
     note = "light background, inverted" if inverted else "auto-inversion off" if light else "dark background, unchanged"
-    steps.append(Step("Inverted" if inverted else "Not inverted", note, thumbnail(gray)))
+    steps.append(Step("Inverted" if inverted else "Not inverted", note, thumbnail(gray, THUMBNAIL)))
 
     gray = stretch_contrast(gray)
-    steps.append(Step("Background to black", "levels stretched", thumbnail(gray)))
+    steps.append(Step("Background to black", "levels stretched", thumbnail(gray, THUMBNAIL)))
 
     top, bottom, left, right = ink_box(gray)
     gray = gray[top:bottom, left:right]
-    steps.append(Step("Cropped to the ink", f"{right - left} x {bottom - top} px", thumbnail(gray)))
+    steps.append(Step("Cropped to the ink", f"{right - left} x {bottom - top} px", thumbnail(gray, THUMBNAIL)))
 
     if dataset == "mnist":
         patch = scale_longer_side(gray, 20)

@@ -12,7 +12,7 @@ from statistics import NormalDist
 import numpy as np
 import torch
 
-from vae.models import VAE
+from vae.models import Model
 
 SPACINGS = ("linear", "gaussian")
 
@@ -78,7 +78,7 @@ def tile_sizes(points: np.ndarray, fill: float = 0.96) -> np.ndarray:
 
 
 @torch.no_grad()
-def decode(model: VAE, codes: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def decode(model: Model, codes: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Pixel probabilities (..., 28, 28) float32 decoded from codes (..., z)."""
     codes = np.asarray(codes, dtype=np.float32)
     flat = torch.from_numpy(codes.reshape(-1, codes.shape[-1]))
@@ -87,7 +87,7 @@ def decode(model: VAE, codes: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     return images.reshape(*codes.shape[:-1], *images.shape[-2:])
 
 
-def decode_grid(model: VAE, points: np.ndarray, projection: MapProjection | None = None) -> np.ndarray:
+def decode_grid(model: Model, points: np.ndarray, projection: MapProjection | None = None) -> np.ndarray:
     """Decode a grid of map points (rows, cols, 2) to images (rows, cols, 28, 28); `projection` lifts them to z."""
     codes = (
         points if projection is None else projection.to_latent(points.reshape(-1, 2)).reshape(*points.shape[:-1], -1)
@@ -234,8 +234,8 @@ def map_projection(atlas: dict[str, np.ndarray], kind: str | None = None) -> Map
         return MapProjection("latent", codes, codes)
     coords = np.asarray(atlas[f"proj_{kind}"], dtype=np.float32)
     if kind == "pca":
-        return MapProjection("pca", codes, coords, atlas["pca_mean"].astype(np.float32),
-                             atlas["pca_components"].astype(np.float32))  # fmt: skip
+        mean, components = atlas["pca_mean"].astype(np.float32), atlas["pca_components"].astype(np.float32)
+        return MapProjection("pca", codes, coords, mean, components)
     return MapProjection("umap", codes, coords)
 
 
@@ -250,11 +250,6 @@ def _nearest_mean(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, k: 
         nearest = np.argpartition(d, k - 1, axis=1)[:, :k]
         out[start : start + len(q)] = values[nearest].mean(1)
     return out
-
-
-def nearest_index(coords: np.ndarray, point: np.ndarray) -> int:
-    """Index of the row of coords (N, 2) nearest to point (2,)."""
-    return int(np.argmin(((np.asarray(coords) - np.asarray(point)) ** 2).sum(1)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -311,7 +306,7 @@ class GapMetrics:
 
 
 def gap_metrics(
-    model: VAE, projection: MapProjection, coords: np.ndarray, bins: int = 24, grid: int = 24
+    model: Model, projection: MapProjection, coords: np.ndarray, bins: int = 24, grid: int = 24
 ) -> GapMetrics:
     """Gap metrics of a model's test codes (map coords (N, 2)) and of a grid decoded over their region."""
     (x0, x1), (y0, y1) = occupied_region(coords)

@@ -1,18 +1,24 @@
-"""The VAE and the plain autoencoder, with MLP and small conv encoder/decoder pairs.
+"""The VAE and the plain autoencoder, siblings on one base `Model`, with MLP and small conv encoder/decoder pairs.
 
-Both models share one interface: `encode(x) -> (mu, logvar)`, `decode(z) -> probabilities`,
+Both share one interface: `encode(x) -> (mu, logvar)`, `decode(z) -> probabilities`,
 `forward(x) -> (logits, mu, logvar)`. For the autoencoder `logvar` is None.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from numbers import Integral
 
 import torch
 from torch import nn
 
 IMAGE_SHAPE = (1, 28, 28)
 N_PIXELS = 28 * 28
+ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU}
+
+
+class ConfigError(ValueError):
+    """A model or training setting is out of range; the message is one sentence naming it."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,20 @@ class ModelConfig:
     channels: tuple[int, ...] = (32, 64)  # conv channels, input side first
     activation: str = "relu"  # "relu" or "elu"
 
+    def __post_init__(self):
+        if self.kind not in ("vae", "ae"):
+            raise ConfigError(f"unknown model kind {self.kind!r}; choose 'vae' or 'ae'")
+        if self.arch not in ("mlp", "conv"):
+            raise ConfigError(f"unknown architecture {self.arch!r}; choose 'mlp' or 'conv'")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if not _positive_int(self.latent_dim):
+            raise ConfigError(f"latent_dim must be a whole number of at least 1, not {self.latent_dim!r}")
+        if isinstance(self.hidden, str) or not all(_positive_int(h) for h in self.hidden):
+            raise ConfigError(f"the hidden widths must be whole numbers of at least 1, not {self.hidden!r}")
+        if isinstance(self.channels, str) or len(self.channels) != 2 or not all(map(_positive_int, self.channels)):
+            raise ConfigError(f"channels must be two whole numbers of at least 1, not {self.channels!r}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -38,7 +58,8 @@ class ModelConfig:
         return cls(**d)
 
 
-ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU}
+def _positive_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
 
 
 def activation_name(name: str) -> str:
@@ -47,8 +68,6 @@ def activation_name(name: str) -> str:
 
 
 def _act(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
 
 
@@ -126,22 +145,45 @@ def _encoder_decoder(config: ModelConfig, out_dim: int) -> tuple[nn.Module, nn.M
     act = config.activation
     if config.arch == "mlp":
         return MLPEncoder(config.hidden, out_dim, act), MLPDecoder(config.hidden, config.latent_dim, act)
-    if config.arch == "conv":
-        return ConvEncoder(config.channels, out_dim, act), ConvDecoder(config.channels, config.latent_dim, act)
-    raise ValueError(f"unknown architecture {config.arch!r}; choose 'mlp' or 'conv'")
+    return ConvEncoder(config.channels, out_dim, act), ConvDecoder(config.channels, config.latent_dim, act)
 
 
-class VAE(nn.Module):
+class Model(nn.Module):
+    """What the VAE and the autoencoder share: an encoder to `out_dim` numbers per image, a Bernoulli decoder."""
+
+    is_variational: bool
+
+    def __init__(self, config: ModelConfig, out_dim: int):
+        super().__init__()
+        self.config = config
+        self.encoder, self.decoder = _encoder_decoder(config, out_dim)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(N, 1, 28, 28) -> mu (N, z) and logvar (N, z), or None for a deterministic code."""
+        raise NotImplementedError
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # (N, z) -> (N, 1, 28, 28)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel probabilities, shape (N, 1, 28, 28)."""
+        return torch.sigmoid(self.decoder(z))
+
+    def init_output_bias(self, mean_image: torch.Tensor) -> None:
+        """Set the decoder's output bias from the mean training image (28, 28), as Burda et al.'s IWAE code does:
+        the first steps then learn strokes rather than the background."""
+        self.decoder.init_output_bias(mean_image)
+
+
+class VAE(Model):
     """Gaussian encoder q(z|x) = N(mu, diag(exp(logvar))) and Bernoulli decoder p(x|z)."""
 
     is_variational = True
 
     def __init__(self, config: ModelConfig):
-        super().__init__()
-        self.config = config
-        self.encoder, self.decoder = _encoder_decoder(config, 2 * config.latent_dim)
+        super().__init__(config, 2 * config.latent_dim)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=1)  # (N, z) each
         return mu, logvar
 
@@ -152,50 +194,32 @@ class VAE(nn.Module):
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def init_output_bias(self, mean_image: torch.Tensor) -> None:
-        """Set the decoder's output bias from the mean training image (28, 28), as Burda et al.'s IWAE code does:
-        the first steps then learn strokes rather than the background."""
-        self.decoder.init_output_bias(mean_image)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Pixel probabilities, shape (N, 1, 28, 28)."""
-        return torch.sigmoid(self.decoder(z))
-
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, generator)
-        return self.decode_logits(z), mu, logvar
+        return self.decode_logits(z), mu, logvar  # (N, 1, 28, 28) logits, (N, z), (N, z)
 
 
-class Autoencoder(VAE):
+class Autoencoder(Model):
     """The same encoder and decoder with a deterministic code: logvar is None."""
 
     is_variational = False
 
     def __init__(self, config: ModelConfig):
-        nn.Module.__init__(self)
-        self.config = config
-        self.encoder, self.decoder = _encoder_decoder(config, config.latent_dim)
+        super().__init__(config, config.latent_dim)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        return self.encoder(x), None
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.encoder(x), None  # (N, z)
 
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, torch.Tensor, None]:
         mu, _ = self.encode(x)
         return self.decode_logits(mu), mu, None
 
 
-def build_model(config: ModelConfig) -> VAE:
-    """A fresh model for `config` (an `Autoencoder` when config.kind == 'ae')."""
-    if config.kind == "vae":
-        return VAE(config)
-    if config.kind == "ae":
-        return Autoencoder(config)
-    raise ValueError(f"unknown model kind {config.kind!r}; choose 'vae' or 'ae'")
+def build_model(config: ModelConfig) -> Model:
+    """A fresh model for `config`: a `VAE`, or an `Autoencoder` when config.kind == 'ae'."""
+    return VAE(config) if config.kind == "vae" else Autoencoder(config)

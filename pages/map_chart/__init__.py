@@ -14,9 +14,11 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import plotly
+import streamlit as st
 import streamlit.components.v1 as components
 from plotly.basedatatypes import BaseTraceType
 from plotly.io.json import to_json_plotly
@@ -98,3 +100,40 @@ def map_chart(
         key=key,
         default=None,
     )
+
+
+@dataclass(frozen=True)
+class ChartEvent:
+    """A click, box or lasso reported by `map_chart` (st.plotly_chart's selection shape): the points under it,
+    each {"x", "y", "customdata"?, ...}, and the box or lasso drawn, if any."""
+
+    points: tuple[dict, ...] = ()
+    box: tuple[dict, ...] = ()
+    lasso: tuple[dict, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.points or self.box or self.lasso)
+
+    def test_indices(self) -> list[int]:
+        """Test-image indices of the selected points (the map's class traces carry them as customdata)."""
+        out = []
+        for point in self.points:
+            data = point.get("customdata")
+            if isinstance(data, list | tuple):
+                data = data[0] if data else None
+            if data is not None:
+                out.append(int(data))
+        return out
+
+    def clicked_spot(self) -> tuple[float, float] | None:
+        """The map position of a single click (on a point or on empty space); None for a box, a lasso or nothing."""
+        if self.box or self.lasso or len(self.points) != 1:
+            return None
+        return float(self.points[0]["x"]), float(self.points[0]["y"])
+
+
+def chart_event(key: str) -> ChartEvent:
+    """The last event of the map chart with this key (empty before the first)."""
+    selection = (st.session_state.get(key) or {}).get("selection") or {}
+    return ChartEvent(*(tuple(selection.get(part) or ()) for part in ("points", "box", "lasso")))

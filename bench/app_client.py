@@ -50,8 +50,12 @@ class Run:
 
     def images(self) -> list[tuple[str, float]]:
         """(media URL, arrival in seconds) of each image of the run, in page order."""
-        return [(img.url, t) for e, t in zip(self.elements, self.arrivals, strict=True)
-                if e.WhichOneof("type") == "imgs" for img in e.imgs.imgs]  # fmt: skip
+        return [
+            (img.url, t)
+            for e, t in zip(self.elements, self.arrivals, strict=True)
+            if e.WhichOneof("type") == "imgs"
+            for img in e.imgs.imgs
+        ]
 
     def errors(self) -> list[str]:
         """Exception boxes and st.error messages of the run."""
@@ -151,8 +155,9 @@ class AppClient:
             raise AppError(f"the server refused the upload: {urls.error_msg}")
         target = urls.file_urls[0]
         headers = {"X-Xsrftoken": self.xsrf} if self.xsrf else {}
-        response = self.http.put(self._url(target.upload_url), files={"file": (name, data, mime)},
-                                 headers=headers, timeout=self.timeout)  # fmt: skip
+        response = self.http.put(
+            self._url(target.upload_url), files={"file": (name, data, mime)}, headers=headers, timeout=self.timeout
+        )
         response.raise_for_status()
         state = WidgetState()
         info = UploadedFileInfo(name=name, size=len(data), file_id=target.file_id)

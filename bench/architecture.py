@@ -18,9 +18,26 @@ from pathlib import Path
 
 
 def launch(arch: str, epochs: int, args: argparse.Namespace, out: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "vae.train", "--dataset", args.dataset, "--latent-dim", str(args.latent_dim),
-           "--arch", arch, "--epochs", str(epochs), "--lr", str(args.lr), "--iwae-k", str(args.iwae_k),
-           "--out", str(out / arch), "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "vae.train",
+        "--dataset",
+        args.dataset,
+        "--latent-dim",
+        str(args.latent_dim),
+        "--arch",
+        arch,
+        "--epochs",
+        str(epochs),
+        "--lr",
+        str(args.lr),
+        "--iwae-k",
+        str(args.iwae_k),
+        "--out",
+        str(out / arch),
+        "--quiet",
+    ]
     return subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 
 
@@ -42,8 +59,11 @@ def main() -> int:
         rows = {}
         for arch in runs:
             card = json.loads((out / arch / "card.json").read_text())
-            rows[arch] = {"epochs": card["training"]["epochs"], "wall_s": card["training"]["wall_time_s"],
-                          **{k: card["metrics"][k] for k in ("neg_elbo", "iwae_nll")}}  # fmt: skip
+            rows[arch] = {
+                "epochs": card["training"]["epochs"],
+                "wall_s": card["training"]["wall_time_s"],
+                **{k: card["metrics"][k] for k in ("neg_elbo", "iwae_nll")},
+            }
     if args.json:
         print(json.dumps(rows))
     else:

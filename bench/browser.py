@@ -128,8 +128,9 @@ def wait_shown(page, need_plot: bool = True, timeout_ms: float = 30_000) -> dict
     Returns the probe's times in ms after the press: {'image': ..., 'map': ...}.
     """
     condition = "p.shown && p.plotted" if need_plot else "p.shown"
-    page.wait_for_function(f"() => {{ const p = window.__probe; p.check(); return {condition}; }}",
-                           timeout=timeout_ms, polling="raf")  # fmt: skip
+    page.wait_for_function(
+        f"() => {{ const p = window.__probe; p.check(); return {condition}; }}", timeout=timeout_ms, polling="raf"
+    )
     probe = page.evaluate("() => ({start: __probe.start, shown: __probe.shown, plotted: __probe.plotted})")
     return {
         "image": probe["shown"] - probe["start"],

@@ -67,9 +67,16 @@ def summary(results: dict[str, list[dict]]) -> list[dict]:
     for kind, runs in results.items():
         drawn = percentiles([r["map_drawn_s"] for r in runs])
         up = percentiles([r["server_up_s"] for r in runs if "server_up_s" in r])
-        rows.append({"start": kind, "n": drawn["n"], "server_up_median_s": up["median"],
-                     "map_drawn_median_s": drawn["median"], "map_drawn_max_s": drawn["max"],
-                     "goal_s": GOAL_WARM_S if kind == "warm start" else ""})  # fmt: skip
+        rows.append(
+            {
+                "start": kind,
+                "n": drawn["n"],
+                "server_up_median_s": up["median"],
+                "map_drawn_median_s": drawn["median"],
+                "map_drawn_max_s": drawn["max"],
+                "goal_s": GOAL_WARM_S if kind == "warm start" else "",
+            }
+        )
     return rows
 
 
@@ -81,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = run({"VAE_CHECKPOINTS": str(Path(args.checkpoints).resolve())}, args.repeats)
     rows = summary(results)
-    print_table(f"Cold start: `streamlit run app.py` -> /map drawn in headless Chromium ({machine()})",
-                rows, list(rows[0]))  # fmt: skip
+    print_table(
+        f"Cold start: `streamlit run app.py` -> /map drawn in headless Chromium ({machine()})", rows, list(rows[0])
+    )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "raw": results, "machine": machine()}, indent=1))
     return 0

@@ -95,10 +95,18 @@ def summary(results: dict[str, list[dict]]) -> list[dict]:
         image = percentiles([r["image"] for r in done])
         plotted = percentiles([r["map"] for r in done if r["map"] is not None])
         goal = GOALS.get(kind)
-        rows.append({"interaction": kind, "n": image["n"], "unchanged": len(results[kind]) - len(done),
-                     "image_median_ms": image["median"], "image_p95_ms": image["p95"],
-                     "map_median_ms": plotted["median"], "map_p95_ms": plotted["p95"],
-                     "goal_ms": f"{goal[0]} / {goal[1]}" if goal else ""})  # fmt: skip
+        rows.append(
+            {
+                "interaction": kind,
+                "n": image["n"],
+                "unchanged": len(results[kind]) - len(done),
+                "image_median_ms": image["median"],
+                "image_p95_ms": image["p95"],
+                "map_median_ms": plotted["median"],
+                "map_p95_ms": plotted["p95"],
+                "goal_ms": f"{goal[0]} / {goal[1]}" if goal else "",
+            }
+        )
     return rows
 
 
@@ -114,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     with running_app(args.url, env) as url:
         results = run(url, args.moves, args.switches)
     rows = summary(results)
-    print_table(f"/map interaction latency, headless Chromium 1280x800, {results['points'][0]['n']} points drawn "
-                f"({machine()})", rows, list(rows[0]))  # fmt: skip
+    print_table(
+        f"/map interaction latency, headless Chromium 1280x800, {results['points'][0]['n']} points drawn ({machine()})",
+        rows,
+        list(rows[0]),
+    )
     if results["page errors"]:
         print(f"page errors: {results['page errors']}")
     if args.json:

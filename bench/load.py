@@ -132,8 +132,11 @@ def map_interactions(client: AppClient, report: SessionReport, expected: Expecte
         image = client.fetch_image(url)
         own = expected.decoded(report.model, code)
         foil = expected.decoded(report.model, foil_code if foil_code is not None else -code)
-        report.interactions.append(Interaction("map", run.seconds, arrived + time.perf_counter() - t0,
-                                               difference(image, own), difference(image, foil)))  # fmt: skip
+        report.interactions.append(
+            Interaction(
+                "map", run.seconds, arrived + time.perf_counter() - t0, difference(image, own), difference(image, foil)
+            )
+        )
         foil_code = code
 
 
@@ -147,7 +150,7 @@ def _all_sliders(client: AppClient, name: str) -> list[str]:
 
 def image_interactions(
     client: AppClient, report: SessionReport, expected: Expected, uploads: np.ndarray, n: int
-) -> None:  # fmt: skip
+) -> None:
     """Open /image and upload n different images, checking the model's input and its reconstruction."""
     run = client.open("image")
     report.problems += run.errors()
@@ -172,8 +175,16 @@ def image_interactions(
         previous = reconstruction
 
 
-def session(url: str, index: int, model: str, expected: Expected, uploads: np.ndarray, n: int,
-            start: threading.Barrier, timeout: float) -> SessionReport:  # fmt: skip
+def session(
+    url: str,
+    index: int,
+    model: str,
+    expected: Expected,
+    uploads: np.ndarray,
+    n: int,
+    start: threading.Barrier,
+    timeout: float,
+) -> SessionReport:
     report = SessionReport(index, model)
     try:
         with AppClient(url, timeout=timeout) as client:
@@ -189,9 +200,14 @@ def session(url: str, index: int, model: str, expected: Expected, uploads: np.nd
 
 
 def run_load(
-    url: str, checkpoints: Path, data_dir: str | None, sessions: int = 20, interactions: int = 25,
-    models: tuple[str, ...] = MODELS, timeout: float = 120.0,
-) -> tuple[list[SessionReport], float]:  # fmt: skip
+    url: str,
+    checkpoints: Path,
+    data_dir: str | None,
+    sessions: int = 20,
+    interactions: int = 25,
+    models: tuple[str, ...] = MODELS,
+    timeout: float = 120.0,
+) -> tuple[list[SessionReport], float]:
     """Run `sessions` sessions at once; returns their reports and the wall time of the concurrent part."""
     expected = Expected(checkpoints)
     names = [models[i % len(models)] for i in range(sessions)]
@@ -217,8 +233,9 @@ def run_load(
     for t in threads:
         t.join(timeout=timeout * interactions)
     wall = time.perf_counter() - t0
-    return [r if r is not None else SessionReport(i, names[i], problems=["did not finish"])
-            for i, r in enumerate(reports)], wall  # fmt: skip
+    return [
+        r if r is not None else SessionReport(i, names[i], problems=["did not finish"]) for i, r in enumerate(reports)
+    ], wall
 
 
 def summary(reports: list[SessionReport]) -> list[dict]:
@@ -228,8 +245,16 @@ def summary(reports: list[SessionReport]) -> list[dict]:
         done = [x for r in reports for x in r.interactions if x.page == page]
         for what, values in (("new image shown", [x.image_s for x in done]), ("run finished", [x.run_s for x in done])):
             p = percentiles([1000 * v for v in values])
-            rows.append({"page": f"/{page}", "latency": what, "n": p["n"], "median_ms": p["median"],
-                         "p95_ms": p["p95"], "max_ms": p["max"]})  # fmt: skip
+            rows.append(
+                {
+                    "page": f"/{page}",
+                    "latency": what,
+                    "n": p["n"],
+                    "median_ms": p["median"],
+                    "p95_ms": p["p95"],
+                    "max_ms": p["max"],
+                }
+            )
     return rows
 
 
@@ -248,15 +273,31 @@ def main(argv: list[str] | None = None) -> int:
     rows = summary(reports)
     problems = [f"session {r.index}: {m}" for r in reports for m in r.problems]
     errors = [x.error for r in reports for x in r.interactions]
-    print_table(f"{args.sessions} concurrent sessions x {args.interactions} interactions per page "
-                f"({wall:.1f} s wall; {machine()})", rows, list(rows[0]))  # fmt: skip
-    print(f"\nimage check: max error {max(errors, default=float('nan')):.2f} grey levels "
-          f"(tolerance {TOLERANCE}); problems: {len(problems)}")  # fmt: skip
+    print_table(
+        f"{args.sessions} concurrent sessions x {args.interactions} interactions per page "
+        f"({wall:.1f} s wall; {machine()})",
+        rows,
+        list(rows[0]),
+    )
+    print(
+        f"\nimage check: max error {max(errors, default=float('nan')):.2f} grey levels "
+        f"(tolerance {TOLERANCE}); problems: {len(problems)}"
+    )
     for line in problems[:20]:
         print("  " + line)
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "wall_s": wall, "problems": problems, "machine": machine(),
-                                         "sessions": [asdict(r) for r in reports]}, indent=1))  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "wall_s": wall,
+                    "problems": problems,
+                    "machine": machine(),
+                    "sessions": [asdict(r) for r in reports],
+                },
+                indent=1,
+            )
+        )
     return 1 if problems or any(e > TOLERANCE for e in errors) else 0
 
 

@@ -148,11 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                 "median"
             ]
         rows.append(row)
-    print_table(f"Scale: the map of {args.model} with 10,000 vs 70,000 images, headless Chromium ({machine()})",
-                rows, list(rows[0]))  # fmt: skip
+    print_table(
+        f"Scale: the map of {args.model} with 10,000 vs 70,000 images, headless Chromium ({machine()})",
+        rows,
+        list(rows[0]),
+    )
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "raw": {str(k): v for k, v in raw.items()},
-                                         "machine": machine()}, indent=1))  # fmt: skip
+        args.json.write_text(
+            json.dumps({"rows": rows, "raw": {str(k): v for k, v in raw.items()}, "machine": machine()}, indent=1)
+        )
     return 0
 
 

@@ -132,9 +132,12 @@ class Ours:
         m = config.model
         shape = "-".join(str(n) for n in (784, *m.hidden, m.latent_dim))
         name = "ours (vae.train)" if config.output_bias == "data" else f"ours, {config.output_bias} output bias"
-        self.side = Side(name, f"MLP {shape}, output bias {config.output_bias}, fused Adam "
-                         f"{config.lr:g} {config.schedule} over {config.epochs} epochs, batch {config.batch_size}, "
-                         "in-memory uint8")  # fmt: skip
+        self.side = Side(
+            name,
+            f"MLP {shape}, output bias {config.output_bias}, fused Adam "
+            f"{config.lr:g} {config.schedule} over {config.epochs} epochs, batch {config.batch_size}, "
+            "in-memory uint8",
+        )
 
     def train_epoch(self, epoch: int) -> None:
         train_epoch(self.model, self.optimizer, self.train, self.config, epoch)
@@ -177,8 +180,10 @@ def run(root: Path, configs: list[TrainConfig], target: float, max_ref_epochs: i
             side.test_losses.append(trainer.test_loss())
             side.rng = torch.random.get_rng_state()
             torch.random.set_rng_state(saved)
-            log(f"  {side.name:<22} epoch {epoch + 1:>2}: {side.epoch_seconds[-1]:6.2f} s, "
-                f"test -ELBO {side.test_losses[-1]:.2f}")  # fmt: skip
+            log(
+                f"  {side.name:<22} epoch {epoch + 1:>2}: {side.epoch_seconds[-1]:6.2f} s, "
+                f"test -ELBO {side.test_losses[-1]:.2f}"
+            )
     return [trainer.side for trainer, _, _ in trainers]
 
 
@@ -188,11 +193,17 @@ def summary(sides: list[Side], target: float) -> list[dict]:
     for side in sides:
         epoch = side.reached(target)
         seconds = side.seconds_to(target)
-        rows.append({"trainer": side.name, "config": side.config,
-                     "s_per_epoch": sum(side.epoch_seconds) / len(side.epoch_seconds),
-                     "epochs_to_target": epoch or f">{len(side.test_losses)}",
-                     "seconds_to_target": seconds, "best_test_neg_elbo": min(side.test_losses),
-                     "speedup": reference_seconds / seconds if reference_seconds and seconds else None})  # fmt: skip
+        rows.append(
+            {
+                "trainer": side.name,
+                "config": side.config,
+                "s_per_epoch": sum(side.epoch_seconds) / len(side.epoch_seconds),
+                "epochs_to_target": epoch or f">{len(side.test_losses)}",
+                "seconds_to_target": seconds,
+                "best_test_neg_elbo": min(side.test_losses),
+                "speedup": reference_seconds / seconds if reference_seconds and seconds else None,
+            }
+        )
     return rows
 
 
@@ -217,10 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     hidden = tuple(int(h) for h in args.ours_hidden.split(","))
-    config = TrainConfig(dataset="mnist", model=ModelConfig(kind="vae", arch="mlp", latent_dim=args.ours_latent,
-                                                            hidden=hidden),
-                         epochs=args.ours_epochs, batch_size=args.ours_batch, lr=args.ours_lr, seed=0,
-                         schedule=args.ours_schedule)  # fmt: skip
+    config = TrainConfig(
+        dataset="mnist",
+        model=ModelConfig(kind="vae", arch="mlp", latent_dim=args.ours_latent, hidden=hidden),
+        epochs=args.ours_epochs,
+        batch_size=args.ours_batch,
+        lr=args.ours_lr,
+        seed=0,
+        schedule=args.ours_schedule,
+    )
     print(f"threads: {torch.get_num_threads()}; target {args.target} nats; {machine()}")
     configs = [config, replace(config, output_bias="random")] if args.ablate else [config]
     sides = run(data_dir(args.data_dir), configs, args.target, args.max_ref_epochs)
@@ -229,8 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         raw = [{k: v for k, v in side.__dict__.items() if k != "rng"} for side in sides]
         command = "python -m bench.train_speed " + " ".join(sys.argv[1:] if argv is None else argv)
-        args.json.write_text(json.dumps({"rows": rows, "machine": machine(), "threads": args.threads, "raw": raw,
-                                         "command": command}, indent=1))  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                {"rows": rows, "machine": machine(), "threads": args.threads, "raw": raw, "command": command}, indent=1
+            )
+        )
     return 0 if all(row["seconds_to_target"] is not None for row in rows[:2]) else 1  # the ablation may miss
 
 

@@ -237,7 +237,7 @@ def selection_details(sel: Selection, indices: list[int]) -> None:
     if not indices:
         st.caption("Click a point to see its image and scores; box or lasso a group to see them together.")
         return
-    originals = sel.originals()  # loaded on the first selection, not on the first visit (1.5 s)
+    originals = sel.originals()  # loaded on the first selection, not on the first visit
     atlas = sel.atlas
     if originals is None:
         st.caption(missing_data_hint(sel.dataset))

@@ -87,8 +87,9 @@ METRIC_TOLERANCE = 1e-4
 def _child(out: Path, mode: str, data_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(out), mode, str(data_dir)], cwd=ROOT, env=env,
-                            text=True, **pipes)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(out), mode, str(data_dir)], cwd=ROOT, env=env, text=True, **pipes
+    )
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
@@ -190,8 +191,11 @@ def missing_atlas(folder: Path) -> str:
     return ATLAS
 
 
-BREAKAGES = {"corrupt weights": corrupt_weights, "card that does not match": mismatched_card,
-             "missing atlas": missing_atlas}  # fmt: skip
+BREAKAGES = {
+    "corrupt weights": corrupt_weights,
+    "card that does not match": mismatched_card,
+    "missing atlas": missing_atlas,
+}
 
 
 def copy_checkpoint(src: Path, dst: Path) -> Path:
@@ -203,8 +207,14 @@ def copy_checkpoint(src: Path, dst: Path) -> Path:
 
 
 def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def _assert_one_clear_line(result: subprocess.CompletedProcess, names: str) -> None:
@@ -316,8 +326,11 @@ def pickled_train_state(folder: Path, marker: Path) -> None:
     (folder / TRAIN_STATE).write_bytes(pickle.dumps(Exploit(marker)))
 
 
-CRAFTED = {"pickle as weights": pickled_weights, "torch.save archive as weights": torch_saved_weights,
-           "pickled atlas": pickled_atlas}  # fmt: skip
+CRAFTED = {
+    "pickle as weights": pickled_weights,
+    "torch.save archive as weights": torch_saved_weights,
+    "pickled atlas": pickled_atlas,
+}
 
 
 @pytest.mark.slow
@@ -341,9 +354,23 @@ def test_crafted_train_state_never_runs_code_on_resume(tmp_path, checkpoints_dir
     marker = tmp_path / "pwned"
     pickled_train_state(folder, marker)
     card = read_card(folder)
-    result = _cli("vae.train", "--dataset", "mnist", "--model", "vae", "--latent-dim", "2", "--arch",
-                  card["model"]["arch"], "--out", str(folder), "--resume", "--data-dir", str(data_dir),
-                  "--quiet")  # fmt: skip
+    result = _cli(
+        "vae.train",
+        "--dataset",
+        "mnist",
+        "--model",
+        "vae",
+        "--latent-dim",
+        "2",
+        "--arch",
+        card["model"]["arch"],
+        "--out",
+        str(folder),
+        "--resume",
+        "--data-dir",
+        str(data_dir),
+        "--quiet",
+    )
     _assert_one_clear_line(result, TRAIN_STATE)
     assert not marker.exists()
 
@@ -364,9 +391,17 @@ def test_no_code_path_unpickles():
     """Nothing the app or the CLIs run can unpickle: no torch.load, pickle, or numpy allow_pickle=True."""
     unsafe = re.compile(r"torch\.load\(|pickle\.loads?\(|allow_pickle\s*=\s*True|joblib\.load|dill\.|cloudpickle")
     sources = [ROOT / "app.py", *sorted((ROOT / "vae").glob("*.py")), *sorted((ROOT / "pages").glob("*.py"))]
-    found = [f"{p.relative_to(ROOT)}:{i}" for p in sources for i, line in enumerate(p.read_text().splitlines(), 1)
-             if unsafe.search(line)]  # fmt: skip
+    found = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in sources
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if unsafe.search(line)
+    ]
     assert not found, f"unpickling code paths: {found}"
-    np_loads = [f"{p.relative_to(ROOT)}:{i}" for p in sources for i, line in enumerate(p.read_text().splitlines(), 1)
-                if "np.load(" in line and "allow_pickle=False" not in line]  # fmt: skip
+    np_loads = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in sources
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if "np.load(" in line and "allow_pickle=False" not in line
+    ]
     assert not np_loads, f"np.load without allow_pickle=False: {np_loads}"

@@ -65,8 +65,10 @@ def test_twenty_sessions_each_get_their_own_images(app_url, checkpoints_dir, dat
     assert np.median([x.foil for x in done]) > 3 * TOLERANCE
     print(f"\n{SESSIONS} sessions x {INTERACTIONS} interactions per page in {wall:.1f} s")
     for row in summary(reports):
-        print(f"  {row['page']:<7} {row['latency']:<16} median {row['median_ms']:7.0f} ms  "
-              f"p95 {row['p95_ms']:7.0f} ms  max {row['max_ms']:7.0f} ms")  # fmt: skip
+        print(
+            f"  {row['page']:<7} {row['latency']:<16} median {row['median_ms']:7.0f} ms  "
+            f"p95 {row['p95_ms']:7.0f} ms  max {row['max_ms']:7.0f} ms"
+        )
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
 """MNIST and Fashion-MNIST as in-memory tensors: torchvision's layout and downloads; the raw IDX files read directly
-when they are on disk (importing torchvision alone takes over a second, reading a split 15 ms)."""
+when they are on disk (importing torchvision is far slower than reading a split; see bench/README.md)."""
 
 from __future__ import annotations
 

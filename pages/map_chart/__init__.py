@@ -32,7 +32,7 @@ _GL2D = _SOURCE / "plotly-gl2d.min.js"  # dist/plotly-gl2d.min.js of the npm pac
 
 def plotly_js() -> Path:
     """The plotly.js to serve: our gl2d partial bundle (1.5 MB: scatter, scattergl, parcoords, splom) when it is the
-    version the plotly package ships, else the package's full 4.8 MB bundle (it parses in 0.9 s, not 0.3 s)."""
+    version the plotly package ships, else the package's full 4.8 MB bundle, which parses slower (bench/README.md)."""
     full = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     return _GL2D if _version(_GL2D) == _version(full) else full
 
@@ -88,7 +88,7 @@ def map_chart(
     Returns the last click or selection. Changing `overlays` redraws only them; moving the crosshair redraws nothing.
     """
     # Only plain values (str, number, tuple, None): for a list or dict Streamlit checks whether it is a data
-    # frame, and that check imports pandas, 0.4 s on the first visit.
+    # frame, and that check imports pandas on the first visit (bench/README.md).
     point = None if crosshair is None else (float(crosshair[0]), float(crosshair[1]))
     return _latent_map(
         figure=figure_json,

@@ -16,6 +16,7 @@ pages = {
     "Your data": [
         st.Page("pages/image.py", title="Your image", icon=":material/draw:", url_path="image"),
         st.Page("pages/anomaly.py", title="Anomaly detection", icon=":material/troubleshoot:", url_path="anomaly"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     ],
 }
 page = st.navigation(pages)

@@ -4,7 +4,12 @@
 event's own timestamp), and the probe notes when, after that, (a) a new decoded image has loaded and a frame
 has been painted, and (b) the map has changed: Plotly redrew it (`plotly_afterplot`) or moved its crosshair
 (`plotly_relayout`). The map of /map lives in a component frame of the same origin; the probe reaches into
-it, and converts that frame's event times to the page's clock.
+it, and converts that frame's event times to the page's clock. The floor page (bench/floor_app.py) is timed so.
+
+/map decodes in its frame and paints a <canvas>: `instrument_map(page)` installs a probe there, timed on the frame's
+own clock: `arm_map(page)` before a gesture; the gesture's first key press or pointer event starts the clock (its
+timestamp) and the first paint of the decoded canvas after it stops it (`wait_map_painted`). The paint is timed
+inside the animation frame that draws it, as the floor's image is timed at the animation frame after it loaded.
 """
 
 from __future__ import annotations
@@ -95,6 +100,47 @@ def instrument(page) -> None:
     page.evaluate(_PROBE, [DECODED_IMAGE, MAP_FRAME])
 
 
+_MAP_PROBE = """() => {
+  if (window.__mapProbe) return;
+  const p = window.__mapProbe = {armed: false, start: 0, painted: 0};
+  const ctx = document.getElementById('decoded').getContext('2d');
+  for (const name of ['putImageData', 'drawImage']) {  // the browser's decode, or the server's image
+    const own = ctx[name].bind(ctx);
+    ctx[name] = (...args) => {
+      own(...args);
+      if (p.start && !p.painted) p.painted = performance.now();
+    };
+  }
+  const arm = (e) => {
+    if (!p.armed) return;
+    p.armed = false;
+    p.start = e.timeStamp;
+  };
+  for (const type of ['keydown', 'pointerdown', 'pointermove']) document.addEventListener(type, arm, true);
+}"""
+
+
+def _map_frame_handle(page):
+    return page.locator(MAP_FRAME).element_handle().content_frame()
+
+
+def instrument_map(page) -> None:
+    """Install the paint probe in the /map chart's frame (see the module's docstring)."""
+    _map_frame_handle(page).evaluate(_MAP_PROBE)
+
+
+def arm_map(page) -> None:
+    """The next key press or pointer event in the /map frame starts the clock."""
+    _map_frame_handle(page).evaluate("() => Object.assign(window.__mapProbe, {armed: true, start: 0, painted: 0})")
+
+
+def wait_map_painted(page, timeout_ms: float = 10_000) -> float:
+    """Milliseconds, on the frame's clock, from the armed event to the next paint of the decoded canvas."""
+    frame = _map_frame_handle(page)
+    frame.wait_for_function("() => window.__mapProbe.painted > 0", timeout=timeout_ms, polling="raf")
+    return frame.evaluate("() => window.__mapProbe.painted - window.__mapProbe.start")
+
+
 def map_frame(page):
     """The frame of the /map chart (a Playwright FrameLocator)."""
     return page.frame_locator(MAP_FRAME)
@@ -106,13 +152,15 @@ def map_plot_area(page) -> dict:
 
 
 def wait_map_drawn(page, min_points: int = 1, timeout_ms: float = 120_000) -> None:
-    """Wait until the map has been plotted with at least `min_points` points and the decoded image has loaded."""
+    """Wait until the map has been plotted with at least `min_points` points and the decoded image has loaded: an
+    st.image on the page, or the chart's own canvas once the browser has decoded into it."""
     page.wait_for_function(
         """([decodedSelector, frameSelector, minPoints]) => {
             const img = document.querySelector(decodedSelector);
             const frame = document.querySelector(frameSelector);
             const gd = frame && frame.contentDocument && frame.contentDocument.querySelector('.js-plotly-plot');
-            if (!img || !img.complete || !img.naturalWidth || !gd || !gd._fullData) return false;
+            const painted = frame && frame.contentWindow && frame.contentWindow.__decodedFrames > 0;
+            if (!(painted || (img && img.complete && img.naturalWidth)) || !gd || !gd._fullData) return false;
             const n = gd._fullData.reduce((n, t) => n + (t.visible !== false && t.x ? t.x.length : 0), 0);
             return n >= minPoints && gd.querySelector('canvas, .scatterlayer');
         }""",

@@ -23,17 +23,19 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from bench.app_client import AppClient
 from bench.server import machine, percentiles, print_table, running_app
-from vae import anomaly, images, latent
-from vae.checkpoint import load_atlas, load_model
+from pages.common import PICK_DATASET, PICK_MODEL, dataset_title, option_label
+from vae import anomaly, catalog, images, latent
+from vae.checkpoint import load_atlas, load_model, shipped_root
 from vae.data import load_split
 
 # The models the sessions use, in turn: two share each model's cached copy at 20 sessions... and more.
 MODELS = ("mnist-vae-z2", "fashion-mnist-vae-z16", "mnist-ae-z16", "fashion-mnist-vae-z2")
-PICKER = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "vae": "VAE", "ae": "Autoencoder"}
 TOLERANCE = 4.0  # grey levels: mean |shown - expected| over the 28 x 28 pixels (Streamlit may send a JPEG)
+MAP_CHART = "map_chart"  # the /map chart's key: its value carries a slider's release
 
 
 @dataclass
@@ -91,11 +93,10 @@ def difference(shown: np.ndarray, expected: np.ndarray) -> float:
 
 
 def pick_model(client: AppClient, name: str) -> None:
-    """Choose model `name` in the sidebar, one widget at a time, as a user would."""
-    dataset, kind, z = name.rsplit("-", 2)
-    client.set_string("dataset", PICKER[dataset])
-    client.set_options("kind", [PICKER[kind]])
-    client.set_options("latent_dim", [f"z = {z[1:]}"])
+    """Choose the shipped model `name` in the sidebar, the dataset filter first, as a user would."""
+    entry = catalog.find(catalog.catalog(shipped_root()), name)
+    client.set_string(PICK_DATASET, dataset_title(entry.dataset))
+    client.set_string(PICK_MODEL, option_label(entry))
 
 
 def upload_file(pixels: np.ndarray, seed: int) -> bytes:
@@ -110,42 +111,51 @@ def upload_file(pixels: np.ndarray, seed: int) -> bytes:
 
 
 def map_interactions(client: AppClient, report: SessionReport, expected: Expected, n: int) -> None:
-    """Open /map and move its first two sliders n times, one step pattern per session."""
+    """Open /map and release its first two sliders (in the map chart's panel) n times, one step pattern per
+    session; the server answers each release with its decode, which the chart shows where the browser cannot."""
     run = client.open("map")
     report.problems += run.errors()
-    keys = [f"map_z_{report.model}_{i}" for i in range(2)]
+    args = _chart_args(run)
+    panel = json.loads(args["panel"])
+    code = list(args["code"])
     foil_code = None
     for i in range(n):
-        key = keys[i % 2]
-        lo, hi, step = client.slider_range(key)
+        dim = i % 2
+        (lo, hi), step = panel["ranges"][dim], panel["step"]
         steps = int((hi - lo) / step)
-        value = lo + step * ((37 * report.index + 11 * i + 5) % (steps + 1))  # a different walk per session
-        run = client.set_slider(key, value)
+        code[dim] = round(lo + step * ((37 * report.index + 11 * i + 5) % (steps + 1)), 2)  # a walk per session
+        state = WidgetState(json_value=json.dumps({"event": i + 1, "code": code}))
+        run = client.set(MAP_CHART, state)
         report.problems += run.errors()
-        code = np.array([client.slider_value(k) for k in _all_sliders(client, report.model)], dtype=np.float32)
-        shown = run.images()
-        if not shown:
-            report.problems.append(f"/map move {i}: no image in the run")
+        args = _chart_args(run)
+        if args is None:
+            report.problems.append(f"/map move {i}: no map chart in the run")
             continue
-        url, arrived = shown[0]  # the decoded image is drawn first
+        code = list(args["code"])
         t0 = time.perf_counter()
-        image = client.fetch_image(url)
-        own = expected.decoded(report.model, code)
-        foil = expected.decoded(report.model, foil_code if foil_code is not None else -code)
+        image = client.fetch_image(args["image"])
+        own = expected.decoded(report.model, np.array(code))
+        foil = expected.decoded(report.model, np.array(foil_code) if foil_code is not None else -np.array(code))
         report.interactions.append(
             Interaction(
-                "map", run.seconds, arrived + time.perf_counter() - t0, difference(image, own), difference(image, foil)
+                "map",
+                run.seconds,
+                args["arrived"] + time.perf_counter() - t0,
+                difference(image, own),
+                difference(image, foil),
             )
         )
-        foil_code = code
+        foil_code = list(code)  # a copy: the next move changes `code` in place
 
 
-def _all_sliders(client: AppClient, name: str) -> list[str]:
-    keys, i = [], 0
-    while f"map_z_{name}_{i}" in client.widgets:
-        keys.append(f"map_z_{name}_{i}")
-        i += 1
-    return keys
+def _chart_args(run) -> dict | None:
+    """The /map chart's arguments in a run (code, image, panel, ...), with "arrived": its arrival in seconds."""
+    for element, arrived in zip(run.elements, run.arrivals, strict=True):
+        if element.WhichOneof("type") == "component_instance" and element.component_instance.component_name.endswith(
+            "latent_map"
+        ):
+            return json.loads(element.component_instance.json_args) | {"arrived": arrived}
+    return None
 
 
 def image_interactions(

@@ -7,7 +7,6 @@ import numpy as np
 import streamlit as st
 
 from pages.common import (
-    DATASET_TITLES,
     Selection,
     anomaly_setting,
     available_models,
@@ -17,17 +16,17 @@ from pages.common import (
     remember_anomaly_setting,
 )
 from vae import anomaly, figures
-from vae.data import other_dataset
 
 SHORT_NAMES = {"mse": "MSE", "bce": "BCE", "neg_elbo": "−ELBO", "corrected": "Corrected"}
 
 
-def threshold_slider(sel: Selection, score: str, inliers: np.ndarray, outliers: np.ndarray) -> float:
-    """A slider over the score's range, starting at the 99th percentile of the in-distribution scores."""
+def threshold_slider(sel: Selection, score: str, inliers: np.ndarray, outliers: np.ndarray | None) -> float:
+    """A slider over the range of the scores (of both splits; `outliers` None: the own split alone), starting at the
+    99th percentile of the in-distribution scores."""
     default = anomaly.threshold_at(inliers)
     setting = anomaly_setting(sel)
     start = setting.threshold if setting.chosen_on_page and setting.score == score else default
-    both = np.concatenate([inliers, outliers])
+    both = inliers if outliers is None else np.concatenate([inliers, outliers])
     lo, hi = (float(v) for v in np.percentile(both, [0.1, 99.9]))
     lo, hi = min(lo, default, start), max(hi, default, start)
     step = (hi - lo) / 500
@@ -68,42 +67,49 @@ st.title("Anomaly detection")
 sel = current_selection()
 if sel is None:
     st.stop()
-own, other = DATASET_TITLES[sel.dataset], DATASET_TITLES[other_dataset(sel.dataset)]
-st.caption(
-    f"The seed idea: a reconstruction error above a threshold marks an input as unlike the training data. Each score "
-    f"is tried on model **{sel.name}**'s own {own} test split and on the {other} test split, which it never "
-    "saw: a good score puts the second far to the right of the first."
-)
+own, other = sel.data.title, anomaly.other_dataset_title(sel.card, sel.atlas)
+if other is None:
+    st.caption(
+        "The seed idea: a reconstruction error above a threshold marks an input as unlike the training data. Each "
+        f"score is shown on model **{sel.name}**'s own {own} test split, with the threshold that flags 1 % of it."
+    )
+    st.info(anomaly.NO_OTHER_DATA, icon=":material/info:")
+else:
+    st.caption(
+        "The seed idea: a reconstruction error above a threshold marks an input as unlike the training data. Each "
+        f"score is tried on model **{sel.name}**'s own {own} test split and on the {other} test split, which it "
+        "never saw: a good score puts the second far to the right of the first."
+    )
 
 scores = anomaly.available_scores(sel.atlas)
 score = st.segmented_control(
     "Score", scores, default="corrected", key="anomaly_score", required=True, format_func=anomaly.SCORE_NAMES.get
 )
-inliers, outliers = anomaly.split_scores(sel.atlas, score)
+inliers, outliers = anomaly.split_scores(sel.atlas, score) if other else (anomaly.scores_of(sel.atlas, score), None)
 threshold = threshold_slider(sel, score, inliers, outliers)
 remember_anomaly_setting(sel, score, threshold)
-roc = anomaly.roc_curve(inliers, outliers)
-area = anomaly.auroc(inliers, outliers)
-false_alarms, detected = anomaly.flagged_rate(inliers, threshold), anomaly.flagged_rate(outliers, threshold)
+false_alarms = anomaly.flagged_rate(inliers, threshold)
 
 metrics = st.columns(4)
 metrics[0].metric("Threshold", f"{threshold:.4g}", help=f"In {anomaly.SCORE_UNITS[score]}.")
 metrics[1].metric(f"False alarms ({own})", f"{false_alarms:.1%}")
-metrics[2].metric(f"Detected ({other})", f"{detected:.1%}")
-metrics[3].metric(
-    "AUROC",
-    f"{area:.3f}",
-    help="Chance that an image of the other dataset scores above one of the "
-    "model's own: 1 is perfect, 0.5 is chance, below 0.5 is backwards.",
-)
-
-hist, curve = st.columns([3, 2], gap="medium")
 label = f"{anomaly.SCORE_NAMES[score]} ({anomaly.SCORE_UNITS[score]})"
-hist.plotly_chart(
-    figures.score_histogram_figure(inliers, outliers, threshold, (f"{own} test (own)", f"{other} test (other)"), label),
-    key="anomaly_hist",
-)
-curve.plotly_chart(figures.roc_figure(roc.fpr, roc.tpr, area, (false_alarms, detected)), key="anomaly_roc")
+names = (f"{own} test (own)", f"{other} test (other)")
+if outliers is None:
+    st.plotly_chart(figures.score_histogram_figure(inliers, None, threshold, names, label), key="anomaly_hist")
+else:
+    roc, area = anomaly.roc_curve(inliers, outliers), anomaly.auroc(inliers, outliers)
+    detected = anomaly.flagged_rate(outliers, threshold)
+    metrics[2].metric(f"Detected ({other})", f"{detected:.1%}")
+    metrics[3].metric(
+        "AUROC",
+        f"{area:.3f}",
+        help="Chance that an image of the other dataset scores above one of the "
+        "model's own: 1 is perfect, 0.5 is chance, below 0.5 is backwards.",
+    )
+    hist, curve = st.columns([3, 2], gap="medium")
+    hist.plotly_chart(figures.score_histogram_figure(inliers, outliers, threshold, names, label), key="anomaly_hist")
+    curve.plotly_chart(figures.roc_figure(roc.fpr, roc.tpr, area, (false_alarms, detected)), key="anomaly_roc")
 
 st.subheader("When likelihood gets it backwards")
 likelihood = anomaly.likelihood_key(sel.atlas)
@@ -115,14 +121,14 @@ st.markdown(
     "The **complexity-corrected** score subtracts the likelihood that the model's own test images of the same "
     "compressed length (PNG bits) get, in the spirit of Serrà et al. (2020), so only the unexplained part is left."
 )
-if aurocs[likelihood] < 0.5:
+if aurocs and aurocs[likelihood] < 0.5:
     st.warning(
         f"This model shows the failure: {anomaly.SCORE_NAMES[likelihood]} has AUROC {aurocs[likelihood]:.3f}, "
         f"below chance — it rates {other} images as *more* typical than {own} ones. The corrected score: "
         f"{aurocs['corrected']:.3f}.",
         icon=":material/warning:",
     )
-else:
+elif aurocs:  # without another dataset there is nothing to compare (said at the top)
     st.info(
         f"For this model {anomaly.SCORE_NAMES[likelihood]} has AUROC {aurocs[likelihood]:.3f} and the corrected "
         f"score {aurocs['corrected']:.3f}; pick a Fashion-MNIST model in the sidebar to see the failure.",
@@ -132,12 +138,15 @@ else:
 fit = anomaly.complexity_fit(sel.atlas)
 scatter, table = st.columns([1, 1], gap="large")
 with scatter:
+    other_bits = None
+    if other is not None:
+        other_bits = (sel.atlas["ood_complexity"], anomaly.nats_to_bits(sel.atlas["ood_" + likelihood]))
     st.plotly_chart(
         figures.complexity_figure(
             (sel.atlas["complexity"], anomaly.nats_to_bits(sel.atlas[likelihood])),
-            (sel.atlas["ood_complexity"], anomaly.nats_to_bits(sel.atlas["ood_" + likelihood])),
+            other_bits,
             (fit.intercept, fit.slope),
-            (f"{own} test (own)", f"{other} test (other)"),
+            names,
         ),
         key="anomaly_complexity",
     )

@@ -1,9 +1,10 @@
-"""Streamlit glue shared by the pages: the sidebar model picker (in step with the address's ?model=NAME), the chosen
-model loaded (`Selection`), cached loaders, and typed accessors for the state that pages share."""
+"""Streamlit glue shared by the pages: the sidebar model picker (every shipped model and run, in step with the
+address's ?model=NAME), the chosen model loaded (`Selection`) and its partner, cached loaders, and typed accessors
+for the state that pages share."""
 
 from __future__ import annotations
 
-import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +13,28 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from vae import anomaly, figures, latent, rendering
-from vae.checkpoint import CheckpointError, checkpoint_name, find_checkpoints, load_atlas, load_model, read_card
-from vae.data import CLASS_NAMES, DATASETS, DatasetMissingError, data_dir, load_split, on_disk
+from vae import anomaly, catalog, figures, latent, rendering
+from vae.catalog import Entry
+from vae.checkpoint import (
+    CheckpointError,
+    find_checkpoints,
+    load_atlas,
+    load_model,
+    read_card,
+    runs_root,
+    shipped_root,
+)
+from vae.data import DATASET_TITLES, DatasetFormatError, DatasetMissingError, DatasetSpec, data_dir, dataset_of
 from vae.models import Model
 
-DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 KIND_TITLES = {"vae": "VAE", "ae": "Autoencoder"}
-LATENT_SIZES = (2, 16)
 DEFAULT_MODEL = "mnist-vae-z2"
-MODEL_PARAM = "model"  # the address's ?model=NAME: a checkpoint folder's name
+MODEL_PARAM = "model"  # the address's ?model=NAME: a model folder's name (shipped or a run)
+ONE_D = "This model has a 1-D latent space; the explorer needs at least 2 dimensions."
 
-PICKER_KEYS = ("dataset", "kind", "latent_dim")  # the picker widgets' keys, named like ModelChoice's fields
+PICK_DATASET = "picker_dataset"  # the sidebar's dataset filter
+PICK_MODEL = "picker_model"  # the sidebar's model: a folder name
+PARTNER = "partner"  # the model set beside the chosen one on /compare and /interpolate
 _VIA_APP = "_via_app"  # app.py's model picker has run in this session
 _LEAVING = "_leaving_pages_folder_mode"  # a rerun into app.py is under way
 _MODEL_IN_ADDRESS = "_model_in_address"  # the model name this session last read from or wrote to the address
@@ -31,69 +42,127 @@ _MODEL_IN_ADDRESS = "_model_in_address"  # the model name this session last read
 
 def checkpoint_root() -> Path:
     """Where the shipped models live: $VAE_CHECKPOINTS or ./checkpoints."""
-    return Path(os.environ.get("VAE_CHECKPOINTS", "checkpoints"))
+    return shipped_root()
 
 
 def available_models() -> list[str]:
+    """The names of the shipped models."""
     return [p.name for p in find_checkpoints(checkpoint_root())]
+
+
+def models() -> list[Entry]:
+    """Every model folder, shipped and runs, shipped first (`vae.catalog`); scanned on each call (it rereads only
+    the folders that changed), so a new run appears on the next rerun."""
+    return catalog.catalog(shipped_root(), runs_root())
+
+
+def no_model_message() -> str:
+    return (
+        f"No model can be opened: {shipped_root()} and {runs_root()} hold no complete model folder; restore "
+        "checkpoints/ from git or train one with `python -m vae.train`."
+    )
 
 
 # --- The model picker -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ModelChoice:
-    """What the sidebar picker points at: a dataset, a kind ('vae' or 'ae') and a latent size (nothing loaded)."""
-
-    dataset: str
-    kind: str
-    latent_dim: int
-
-    @property
-    def name(self) -> str:
-        """The checkpoint folder's name, e.g. 'mnist-vae-z2' (what the address's ?model= holds)."""
-        return checkpoint_name(self.dataset, self.kind, self.latent_dim)
-
-    def with_kind(self, kind: str) -> ModelChoice:
-        return ModelChoice(self.dataset, kind, self.latent_dim)
+def dataset_title(dataset: str) -> str:
+    return DATASET_TITLES.get(dataset, dataset)
 
 
-PICKABLE = {c.name: c for c in (ModelChoice(d, k, z) for d in DATASETS for k in KIND_TITLES for z in LATENT_SIZES)}
+def _label_parts(entry: Entry) -> dict[str, str]:
+    parts = {"kind": "VAE" if entry.kind == "vae" else "AE", "z": f"z={entry.latent_dim}"}
+    if entry.kind == "vae" and entry.beta is not None:
+        parts["beta"] = f"β={entry.beta:g}"
+    parts["net"] = f"{'MLP' if entry.arch == 'mlp' else 'Conv'} {'-'.join(map(str, entry.width))}".strip()
+    if entry.epochs is not None:
+        parts["epochs"] = f"{entry.epochs} ep"
+    if entry.loss is not None:
+        parts["loss"] = f"{entry.loss_name} {entry.loss:.1f}"
+    if not entry.shipped:
+        parts["run"] = "run " + time.strftime("%d %b %H:%M", time.localtime(entry.written))
+    return parts
 
 
-def picked_model() -> ModelChoice:
-    """The sidebar's choice (the default model before the picker has run)."""
-    state, default = st.session_state, PICKABLE[DEFAULT_MODEL]
-    return ModelChoice(*(state.get(key) or getattr(default, key) for key in PICKER_KEYS))
+def model_label(entry: Entry) -> str:
+    """'MNIST · VAE · z=2 · β=1 · MLP 768-384 · 60 ep · −ELBO 136.8'; a run ends with when it was written."""
+    return " · ".join([dataset_title(entry.dataset), *_label_parts(entry).values()])
+
+
+def option_label(entry: Entry) -> str:
+    """The model as a select lists it beside others of its dataset, what tells them apart first (a narrow select
+    cuts the end): 'VAE · z=2 · β=1 · −ELBO 136.8 · MLP 768-384 · 60 ep'."""
+    parts = _label_parts(entry)
+    order = ("kind", "z", "beta", "loss", "net", "epochs", "run")
+    return " · ".join(parts[key] for key in order if key in parts)
+
+
+def _default(ready: list[Entry]) -> Entry | None:
+    return catalog.find(ready, DEFAULT_MODEL) or (ready[0] if ready else None)
+
+
+def picked_model() -> Entry | None:
+    """The sidebar's model (its catalog entry, nothing loaded); None when no model can be opened."""
+    ready = catalog.openable(models())
+    return catalog.find(ready, st.session_state.get(PICK_MODEL) or "") or _default(ready)
+
+
+def _follow_dataset() -> None:
+    """The dataset filter changed: choose that dataset's model most like the one chosen before."""
+    entries = models()
+    before = catalog.find(entries, st.session_state.get(PICK_MODEL) or "")
+    match = catalog.counterpart(entries, before, st.session_state[PICK_DATASET])
+    if match is not None:
+        st.session_state[PICK_MODEL] = match.name
 
 
 def model_picker() -> None:
-    """Sidebar widgets: dataset, VAE or autoencoder, latent size; run by app.py before every page.
+    """Sidebar: a dataset filter, one select of the models that can be opened (shipped first, then runs, newest
+    first), and the folders that cannot be, each with its problem; run by app.py before every page.
 
-    The address's ?model=NAME drives them: a name this session has not seen there yet (an opened link) selects that
-    model, an unknown one gives one warning and the default. The choice is then written back to the address (no
-    reload), so every page's address names its model.
+    The folders are scanned on every run, so a new run appears without a restart. The address's ?model=NAME drives
+    the select: a name this session has not seen there yet (an opened link) selects that model; an unknown or
+    broken one gives one warning and the default. The choice is then written back to the address (no reload), so
+    every page's address names its model.
     """
     state = st.session_state
     state[_VIA_APP] = True
     state.pop(_LEAVING, None)
+    entries = models()
+    ready = catalog.openable(entries)
+    default = _default(ready)
     asked = st.query_params.get(MODEL_PARAM)
     if asked is not None and asked != state.get(_MODEL_IN_ADDRESS):
-        if asked not in PICKABLE:
-            st.warning(f"Unknown model '{asked}' in the address; showing {DEFAULT_MODEL}.", icon=":material/link_off:")
-        choice = PICKABLE.get(asked, PICKABLE[DEFAULT_MODEL])
-        state.update({key: getattr(choice, key) for key in PICKER_KEYS})
-    for key in PICKER_KEYS:  # the widgets' first values
-        state.setdefault(key, getattr(PICKABLE[DEFAULT_MODEL], key))
+        linked = catalog.find(entries, asked)
+        instead = f"showing {default.name}" if default else "no model can be opened"
+        if linked is None:
+            st.warning(f"Unknown model '{asked}' in the address; {instead}.", icon=":material/link_off:")
+        elif linked.problem:
+            st.warning(
+                f"Model '{asked}' in the address cannot be opened ({linked.problem.rstrip('.')}); {instead}.",
+                icon=":material/link_off:",
+            )
+        state[PICK_MODEL] = asked if linked is not None and linked.problem is None else None
+        state[_MODEL_IN_ADDRESS] = asked
+    entry = catalog.find(ready, state.get(PICK_MODEL) or "") or default
     with st.sidebar:
-        st.markdown("**Model**")
-        st.selectbox("Dataset", DATASETS, key="dataset", format_func=DATASET_TITLES.get)
-        st.segmented_control("Type", list(KIND_TITLES), key="kind", format_func=KIND_TITLES.get)
-        st.segmented_control("Latent size", LATENT_SIZES, key="latent_dim", format_func=lambda n: f"z = {n}")
-    name = picked_model().name
-    if st.query_params.get(MODEL_PARAM) != name:
-        st.query_params[MODEL_PARAM] = name
-    state[_MODEL_IN_ADDRESS] = name
+        if entry is None:
+            st.error(no_model_message(), icon=":material/error:")
+        else:
+            state[PICK_MODEL], state[PICK_DATASET] = entry.name, entry.dataset
+            datasets = list(dict.fromkeys(e.dataset for e in ready))
+            st.selectbox("Dataset", datasets, key=PICK_DATASET, format_func=dataset_title, on_change=_follow_dataset)
+            labels = {e.name: option_label(e) for e in ready if e.dataset == entry.dataset}
+            st.selectbox("Model", list(labels), key=PICK_MODEL, format_func=labels.get)
+            st.caption(f"{model_label(entry)}  \n{'Shipped' if entry.shipped else 'Run'}: `{entry.folder}`")
+        broken = [e for e in entries if e.problem]
+        if broken:
+            with st.expander(f"Can't open {len(broken)} folder{'s' * (len(broken) > 1)}", icon=":material/folder_off:"):
+                st.markdown("\n".join(f"- **{e.name}**: {e.problem}" for e in broken))
+    if entry is not None:
+        if st.query_params.get(MODEL_PARAM) != entry.name:
+            st.query_params[MODEL_PARAM] = entry.name
+        state[_MODEL_IN_ADDRESS] = entry.name
 
 
 def _run_inside_app() -> None:
@@ -114,6 +183,11 @@ def _run_inside_app() -> None:
         state[_LEAVING] = True  # if Streamlit changed and the rerun still misses app.py, show the page rather than loop
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def inside_app() -> None:
+    """For a page that loads no model (/train): make sure it runs through app.py, as `load_selection` does."""
+    _run_inside_app()
 
 
 # --- The chosen model, loaded ---------------------------------------------------------------------------------
@@ -150,11 +224,17 @@ class Selection:
 
     @property
     def dataset(self) -> str:
+        """The dataset's short name: 'mnist', 'fashion-mnist' or the name of the user's own data."""
         return self.card["dataset"]
 
     @property
+    def data(self) -> DatasetSpec:
+        """The dataset the model was trained on, as its card records it (`data.title` is how pages write it)."""
+        return dataset_of(self.card)
+
+    @property
     def class_names(self) -> tuple[str, ...]:
-        return CLASS_NAMES[self.dataset]
+        return self.data.class_names
 
     @property
     def latent_dim(self) -> int:
@@ -169,18 +249,13 @@ class Selection:
         """'VAE' or 'Autoencoder'."""
         return KIND_TITLES[self.kind]
 
-    @property
-    def partner_name(self) -> str:
-        """The folder name of the model of the other kind with the same dataset and latent size."""
-        return checkpoint_name(self.dataset, "ae" if self.kind == "vae" else "vae", self.latent_dim)
-
     def projection(self, kind: str | None = None) -> latent.MapProjection:
         """The map's view of the test codes: 'latent' (z = 2), 'pca' or 'umap'; by default the first available."""
         return latent.map_projection(self.atlas, kind)
 
     def originals(self) -> np.ndarray | None:
-        """The test split's images, uint8 (10000, 28, 28), shared read-only; None when the dataset is not on disk."""
-        return test_images(self.dataset)
+        """The test split's images, uint8 (N, 28, 28), shared read-only; None when the dataset is not on disk."""
+        return test_images(self.data)
 
     def pictures(self, indices: Sequence[int]) -> np.ndarray:
         """Test images `indices`: the originals, uint8 (n, 28, 28), when on disk, else the images decoded from
@@ -189,52 +264,110 @@ class Selection:
         return originals[indices] if originals is not None else latent.decode(self.model, self.atlas["mu"][indices])
 
 
+_CACHED_WRITES: dict[Path, float] = {}  # model folder -> when its files were written, as the caches hold them
+
+
+def _forget_rewritten(entry: Entry) -> None:
+    """Empty the model caches when a folder's files were rewritten after they were cached (a run resumed or
+    overwritten in place), so no page shows the old model."""
+    if _CACHED_WRITES.setdefault(entry.folder, entry.written) != entry.written:
+        cached_model.clear()
+        st.cache_data.clear()
+        _CACHED_WRITES.clear()
+        _CACHED_WRITES[entry.folder] = entry.written
+
+
 def load_selection(name: str) -> Selection | None:
-    """Load model `name` (a folder under `checkpoint_root`) and its atlas; on a broken or missing checkpoint show one
-    error line and return None."""
+    """Load model `name` (a shipped model or a run, by folder name) and its atlas; when it is unknown, cannot be
+    opened or has a 1-D latent space, show one line and return None."""
     _run_inside_app()
-    folder = checkpoint_root() / name
+    entry = catalog.find(models(), name)
+    if entry is None or entry.problem:
+        problem = entry.problem if entry else f"there is no model folder {name} in {shipped_root()} or {runs_root()}."
+        st.error(f"Model {name} cannot be used: {problem}", icon=":material/error:")
+        return None
+    if entry.latent_dim < 2:
+        st.info(ONE_D, icon=":material/info:")
+        return None
+    _forget_rewritten(entry)
+    folder = str(entry.folder)
     try:
-        return Selection(folder, cached_card(str(folder)), cached_model(str(folder)), cached_atlas(str(folder)))
+        return Selection(entry.folder, cached_card(folder), cached_model(folder), cached_atlas(folder))
     except CheckpointError as err:
         st.error(f"Model {name} cannot be used: {err}", icon=":material/error:")
         return None
 
 
 def current_selection() -> Selection | None:
-    """The sidebar's model, loaded (None, after an error message, when it cannot be)."""
-    return load_selection(picked_model().name)
+    """The sidebar's model, loaded (None, after one line, when it cannot be)."""
+    entry = picked_model()
+    if entry is None:
+        _run_inside_app()
+        st.error(no_model_message(), icon=":material/error:")
+        return None
+    return load_selection(entry.name)
+
+
+def partner_selection(sel: Selection) -> Selection | None:
+    """The model set beside `sel` on /compare and /interpolate, loaded: a select of the models with its dataset and
+    latent size, the other kind (VAE <-> AE) first, shipped before runs. One line and None when there is none."""
+    entries = models()
+    me = catalog.find(entries, sel.name)
+    candidates = catalog.partners(entries, me) if me is not None else []
+    if not candidates:
+        other = "ae" if sel.kind == "vae" else "vae"
+        st.info(
+            f"No other {dataset_title(sel.dataset)} model with z = {sel.latent_dim} to set beside {sel.name}; train "
+            f"one with `python -m vae.train --dataset {sel.dataset} --latent-dim {sel.latent_dim} --model {other}`.",
+            icon=":material/info:",
+        )
+        return None
+    labels = {e.name: option_label(e) for e in candidates}
+    name = st.selectbox(
+        "Compared with",
+        list(labels),
+        key=PARTNER,
+        format_func=labels.get,
+        help="Any other model of the same dataset and latent size: by default the other kind (VAE or autoencoder).",
+    )
+    return load_selection(name)
 
 
 # --- Original test images -------------------------------------------------------------------------------------
 
 
 @st.cache_resource(show_spinner="Loading the test images…")
-def _test_images(dataset: str, root: str) -> np.ndarray:
-    images = load_split(dataset, train=False, root=root).images.numpy()
+def _test_images(data: DatasetSpec, root: str) -> np.ndarray:
+    images = data.split(train=False, root=root).images.numpy()
     images.flags.writeable = False  # shared by all sessions
     return images
 
 
-def test_images(dataset: str) -> np.ndarray | None:
-    """The test split's images, uint8 (10000, 28, 28), shared read-only; None when the dataset is not on disk."""
-    if not on_disk(dataset):
+def test_images(data: DatasetSpec) -> np.ndarray | None:
+    """The test split's images, uint8 (N, 28, 28), shared read-only; None when the dataset is not on disk (MNIST
+    and Fashion-MNIST under the data root, the user's own data at its path) or cannot be read."""
+    if not data.on_disk(data_dir()):
         return None
     try:
-        return _test_images(dataset, str(data_dir()))
-    except DatasetMissingError:
+        return _test_images(data, str(data_dir()))
+    except (DatasetMissingError, DatasetFormatError):
         return None
 
 
-def missing_data_hint(dataset: str) -> str:
+def missing_data_hint(data: DatasetSpec) -> str:
     """One line on why the original images are not shown and how to see them."""
-    if on_disk(dataset):
+    if data.on_disk(data_dir()):
         try:  # read again rather than cache the failure, so a repaired folder works on the next run
-            _test_images(dataset, str(data_dir()))
-        except DatasetMissingError as err:
-            return f"The original {dataset} images could not be read, so only decoded images are shown: {err}"
+            _test_images(data, str(data_dir()))
+        except (DatasetMissingError, DatasetFormatError) as err:
+            return f"The original {data.title} images could not be read, so only decoded images are shown: {err}"
+    if data.source is not None:
+        return (
+            f"The original {data.title} images are not at {data.source}, so only decoded images are shown: put the "
+            "file back there to see them."
+        )
     return (
-        f"The original {dataset} images are not on disk, so only decoded images are shown: set VAE_DATA_DIR to a "
+        f"The original {data.title} images are not on disk, so only decoded images are shown: set VAE_DATA_DIR to a "
         "folder holding MNIST/raw and FashionMNIST/raw (torchvision layout) to see them."
     )
 

@@ -1,19 +1,21 @@
-"""VAE vs AE: both latent maps, manifold grids and prior samples side by side, and the gaps in numbers."""
+"""VAE vs AE: the chosen model beside a partner of its dataset and latent size (by default the other kind: VAE or
+autoencoder): both latent maps, manifold grids and prior samples side by side, and the gaps in numbers."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from pages.common import (
-    KIND_TITLES,
     Selection,
     cached_atlas,
     cached_model,
-    load_selection,
+    current_selection,
+    dataset_title,
     manifold_tiles,
-    picked_model,
+    partner_selection,
     prior_samples_png,
 )
+from pages.live_decode import compare_maps
 from vae import figures, latent
 
 GRID = 12
@@ -45,7 +47,7 @@ def axes_of(pair: list[Selection], matched: bool) -> list[tuple[tuple[float, flo
         (min(x[0] for x, _ in ranges), max(x[1] for x, _ in ranges)),
         (min(y[0] for _, y in ranges), max(y[1] for _, y in ranges)),
     )
-    return [shared, shared]
+    return [shared] * len(pair)
 
 
 def map_figure(sel: Selection, x_range, y_range, tiles: list[dict] | None = None, legend: bool = True):
@@ -65,6 +67,13 @@ def map_figure(sel: Selection, x_range, y_range, tiles: list[dict] | None = None
     )
 
 
+def hover_map(sel: Selection, x_range, y_range) -> str:
+    """A map for `compare_maps`, as JSON: the class legend under each, so both plot areas are the same size."""
+    figure = map_figure(sel, x_range, y_range)
+    figure.update_layout(legend=dict(orientation="h", x=0, y=-0.12, yanchor="top"))
+    return figure.to_json()
+
+
 def grid_tiles(sel: Selection, x_range, y_range) -> list[dict]:
     """A GRID x GRID decoded grid covering the (inner 90 % of the) plotted range."""
     center = ((x_range[0] + x_range[1]) / 2, (y_range[0] + y_range[1]) / 2)
@@ -79,59 +88,80 @@ def grid_tiles(sel: Selection, x_range, y_range) -> list[dict]:
     )
 
 
-def metrics_table(pair: list[Selection]) -> None:
-    vae, ae = (gap_numbers(str(s.folder)) for s in pair)
+def titles(pair: list[Selection]) -> list[str]:
+    """Names that tell the models apart: their kinds, else their kinds and βs, else their folders' names."""
+    for name in (
+        lambda s: s.title,
+        lambda s: f"{s.title} β={(s.card.get('training') or {}).get('beta', 1.0):g}",
+        lambda s: s.name,
+    ):
+        names = [name(s) for s in pair]
+        if len(set(names)) == len(names):
+            return names
+    return names
+
+
+def metrics_table(pair: list[Selection], names: list[str]) -> None:
+    numbers = [gap_numbers(str(s.folder)) for s in pair]
     reach = prior_reach(pair[0].latent_dim)
     rows = [
         (
             "Empty cells over the occupied region",
-            f"{vae['empty']:.0%}",
-            f"{ae['empty']:.0%}",
+            [f"{n['empty']:.0%}" for n in numbers],
             "A 24 × 24 grid over where 99 % of the test codes lie; the share of cells no test code falls in.",
         ),
         (
             "Jump ratio (p99 / median pixel change)",
-            f"{vae['jump']:.1f}",
-            f"{ae['jump']:.1f}",
+            [f"{n['jump']:.1f}" for n in numbers],
             "Decode a 24 × 24 grid over that region; compare neighbouring images. 1 means every step changes the "
             "image equally; large means a few steps jump.",
         ),
         (
             "Latent extent (p99 distance from 0)",
-            f"{vae['extent']:.1f}",
-            f"{ae['extent']:.1f}",
+            [f"{n['extent']:.1f}" for n in numbers],
             f"How far out the codes reach; for the prior N(0, I) in {pair[0].latent_dim} dimensions it is {reach:.1f}.",
         ),
     ]
-    lines = ["| | VAE | Autoencoder |", "|---|--:|--:|"] + [f"| {name} | {v} | {a} |" for name, v, a, _ in rows]
+    lines = ["| | " + " | ".join(names) + " |", "|---|" + "--:|" * len(pair)]
+    lines += [f"| {row} | " + " | ".join(cells) + " |" for row, cells, _ in rows]
     table, notes = st.columns([1, 1], gap="large")
     with table:
         st.markdown("\n".join(lines))
         with st.expander("How these are measured"):
-            st.markdown("\n".join(f"- **{name}**: {how}" for name, _, _, how in rows))
+            st.markdown("\n".join(f"- **{row}**: {how}" for row, _, how in rows))
+    if len(pair) < 2:
+        return
+    (a, b), (ta, tb) = numbers, names
     notes.markdown(
         f"Empty cells are holes inside the region the test codes occupy, where the decoder was never trained: "
-        f"{vae['empty']:.0%} for the VAE, {ae['empty']:.0%} for the autoencoder, whose codes also reach "
-        f"{ae['extent'] / max(vae['extent'], 1e-6):.1f}× as far from the origin (the prior N(0, I) reaches "
+        f"{a['empty']:.0%} for the {ta}, {b['empty']:.0%} for the {tb}, whose codes reach "
+        f"{b['extent'] / max(a['extent'], 1e-6):.1f}× as far from the origin (the prior N(0, I) reaches "
         f"{reach:.1f}). The jump ratio compares the largest steps across a decoded grid with the typical one: near "
-        f"1 the images morph evenly, far above 1 they jump between islands; here {vae['jump']:.1f} for the VAE "
-        f"and {ae['jump']:.1f} for the autoencoder."
+        f"1 the images morph evenly, far above 1 they jump between islands; here {a['jump']:.1f} for the {ta} "
+        f"and {b['jump']:.1f} for the {tb}."
     )
 
 
-chosen = picked_model()
-st.title("VAE vs AE", anchor=False)
-st.caption(
-    f"The VAE and the plain autoencoder of {chosen.dataset} with z = {chosen.latent_dim}: the same encoder and "
-    "decoder, trained with and without the KL term."
-)
-pair = [load_selection(chosen.with_kind(kind).name) for kind in KIND_TITLES]
-if any(p is None for p in pair):
-    st.info("This page needs both the VAE and the autoencoder of the chosen dataset and latent size.")
+sel = current_selection()
+if sel is None:
     st.stop()
+st.title("VAE vs AE", anchor=False)
+intro, choice = st.columns([3, 2], vertical_alignment="bottom")
+with choice:
+    partner = partner_selection(sel)
+pair = [sel] if partner is None else [sel, partner]
+names = titles(pair)
+about = f"{dataset_title(sel.dataset)} with z = {sel.latent_dim}"
+if len({s.kind for s in pair}) == 2:
+    intro.caption(
+        f"A VAE and a plain autoencoder of {about}, trained with and without the KL term: their maps, decoded grids "
+        "and prior samples side by side."
+    )
+else:
+    intro.caption(f"Models of {about}: their maps, decoded grids and prior samples.")
 
-metrics_table(pair)
-matched = st.toggle(
+metrics_table(pair, names)
+matched = len(pair) == 2 and st.toggle(
     "Matched axes",
     value=True,
     key="compare_matched",
@@ -140,24 +170,25 @@ matched = st.toggle(
 ranges = axes_of(pair, matched)
 maps, grids, priors = st.tabs(["Latent maps", "Manifold grids", "Prior samples"])
 with maps:
-    for col, sel, (x_range, y_range) in zip(st.columns(2), pair, ranges, strict=True):
-        col.markdown(f"**{sel.title}** · {sel.name}")
-        col.plotly_chart(
-            map_figure(sel, x_range, y_range, legend=sel.kind == "ae"),
-            key=f"compare_map_{sel.title}",
-            config={"displaylogo": False},
-        )
+    st.caption("Hover either map: both models decode the point under the pointer, side by side.")
+    compare_maps(
+        [
+            (f"{name} · {sel_i.name}", sel_i, hover_map(sel_i, x_range, y_range))
+            for sel_i, name, (x_range, y_range) in zip(pair, names, ranges, strict=True)
+        ],
+        key="compare_hover",
+    )
 with grids:
     st.caption(f"A {GRID} × {GRID} grid decoded over the plotted region, each tile at the point it decodes.")
-    for col, sel, (x_range, y_range) in zip(st.columns(2), pair, ranges, strict=True):
-        col.markdown(f"**{sel.title}**")
-        figure = map_figure(sel, x_range, y_range, grid_tiles(sel, x_range, y_range), legend=False)
-        col.plotly_chart(figure, key=f"compare_grid_{sel.title}", config={"displaylogo": False})
+    for i, (col, sel_i, name, (x_range, y_range)) in enumerate(zip(st.columns(2), pair, names, ranges, strict=False)):
+        col.markdown(f"**{name}** · {sel_i.name}")
+        figure = map_figure(sel_i, x_range, y_range, grid_tiles(sel_i, x_range, y_range), legend=False)
+        col.plotly_chart(figure, key=f"compare_grid_{i}", config={"displaylogo": False})
 with priors:
     st.caption(
-        "Both decoders fed codes drawn from N(0, I). The VAE was trained to make these decode well; the "
-        "autoencoder never was, which is why it is not a generative model."
+        "Each decoder fed codes drawn from N(0, I). A VAE was trained to make these decode well; an autoencoder "
+        "never was, which is why it is not a generative model."
     )
-    for col, sel in zip(st.columns(2), pair, strict=True):
-        col.markdown(f"**{sel.title}**")
-        col.image(prior_samples_png(str(sel.folder), 8, 0), output_format="PNG")
+    for col, sel_i, name in zip(st.columns(2), pair, names, strict=False):
+        col.markdown(f"**{name}**")
+        col.image(prior_samples_png(str(sel_i.folder), 8, 0), output_format="PNG")

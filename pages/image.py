@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.common import DATASET_TITLES, Selection, anomaly_setting, current_selection, missing_data_hint
+from pages.common import Selection, anomaly_setting, current_selection, missing_data_hint
+from pages.draw_pad import draw_pad
 from vae import anomaly, figures, images, rendering
 
 SCALE = 6  # 28 x 6 = 168 px for the model's input and its reconstruction
@@ -15,19 +16,15 @@ SOURCES = {"upload": "Upload", "camera": "Camera", "draw": "Draw"}
 WHAT = {"mnist": "a handwritten digit", "fashion-mnist": "a piece of clothing, a shoe or a bag on a plain background"}
 
 
+def what_to_bring(sel: Selection) -> str:
+    """What the model was trained on, e.g. 'a handwritten digit'; for the user's own data, 'an image like ...'."""
+    return WHAT.get(sel.dataset, f"an image like those of {sel.data.title}")
+
+
 @st.cache_data(show_spinner="Preparing your image…", max_entries=16)
 def prepared_upload(data: bytes, dataset: str, auto_invert: bool) -> images.Prepared:
     """`images.prepare_bytes`, cached per file (raises `images.ImageError`, which is not cached)."""
     return images.prepare_bytes(data, dataset, auto_invert)
-
-
-def drawing_canvas():
-    """`st_canvas` of streamlit-drawable-canvas, or None where it is not installed or cannot load."""
-    try:
-        from streamlit_drawable_canvas import st_canvas
-    except Exception:  # ImportError, or a component that cannot register outside a running server
-        return None
-    return st_canvas
 
 
 def upload_limit_mb() -> int:
@@ -35,37 +32,33 @@ def upload_limit_mb() -> int:
     return int(st.get_option("server.maxUploadSize"))
 
 
-def image_input(sel: Selection, auto_invert: bool) -> images.Prepared | None:
-    """The chosen source's widget; the prepared image, or None (after a message) when there is none to use."""
-    canvas = drawing_canvas()
-    options = [k for k in SOURCES if k != "draw" or canvas is not None]
-    source = st.segmented_control(
-        "Source", options, default="upload", key="image_source", format_func=SOURCES.get, required=True
+def choose_source() -> str:
+    """'upload', 'camera' or 'draw'."""
+    return st.segmented_control(
+        "Source", list(SOURCES), default="upload", key="image_source", format_func=SOURCES.get, required=True
     )
+
+
+def drawn_input(sel: Selection, auto_invert: bool) -> images.Prepared | None:
+    """The drawing pad, the page's width (it shows the live reconstruction and posterior beside the board); the
+    board prepared after the last stroke, or None (after a message) when nothing is drawn."""
+    st.caption(f"Draw {what_to_bring(sel)} in the box, large and centred.")
+    data = draw_pad(sel, auto_invert, key="image_draw_pad")
+    if data is None:
+        st.info("Nothing drawn yet.", icon=":material/draw:")
+        return None
+    try:
+        return prepared_upload(data, sel.dataset, auto_invert)
+    except images.ImageError as err:
+        st.error(str(err), icon=":material/error:")
+        return None
+
+
+def image_input(sel: Selection, source: str, auto_invert: bool) -> images.Prepared | None:
+    """The upload or camera widget; the prepared image, or None (after a message) when there is none to use."""
     if source == "camera":
         shot = st.camera_input("Take a photo", key="image_camera", help="Hold the page close; fill the frame.")
         data = shot.getvalue() if shot is not None else None
-    elif source == "draw":
-        st.caption(f"Draw {WHAT[sel.dataset]} in the box, large and centred.")
-        result = canvas(
-            stroke_width=18,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            height=280,
-            width=280,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key="image_canvas",
-        )
-        drawn = result is not None and (result.json_data or {}).get("objects")
-        if not drawn or result.image_data is None:
-            st.info("Nothing drawn yet.", icon=":material/draw:")
-            return None
-        try:
-            return images.prepare_array(result.image_data, sel.dataset, auto_invert)
-        except images.ImageError as err:
-            st.error(str(err), icon=":material/error:")
-            return None
     else:
         upload = st.file_uploader(
             "Image file",
@@ -78,7 +71,7 @@ def image_input(sel: Selection, auto_invert: bool) -> images.Prepared | None:
         data = upload.getvalue() if upload is not None else None
     if data is None:
         st.info(
-            f"Upload, photograph or draw {WHAT[sel.dataset]} to see what the model makes of it.",
+            f"Upload, photograph or draw {what_to_bring(sel)} to see what the model makes of it.",
             icon=":material/upload:",
         )
         return None
@@ -108,7 +101,7 @@ def show_verdict(sel: Selection, reading: anomaly.ImageReading) -> None:
     st.metric(f"{name} ({unit})", f"{score:.4g}", help="Higher means less like the training data.")
     flagged = anomaly.is_anomaly(score, setting.threshold)
     verdict = (
-        f"**{'Unlike' if flagged else 'Like'} the {DATASET_TITLES[sel.dataset]} training data**: the score is "
+        f"**{'Unlike' if flagged else 'Like'} the {sel.data.title} training data**: the score is "
         f"{'above' if flagged else 'below'} the threshold {setting.threshold:.4g}"
     )
     detail = f" ({how}; {setting.false_alarms:.1%} of the model's own test images are flagged)."
@@ -162,7 +155,7 @@ def show_neighbours(sel: Selection, reading: anomaly.ImageReading) -> None:
         row[j % 4].image(rendering.png_bytes(pictures[j], scale=3))
         row[j % 4].caption(f"{sel.class_names[sel.atlas['labels'][i]]} · #{i}")
     if sel.originals() is None:
-        st.caption(missing_data_hint(sel.dataset))
+        st.caption(missing_data_hint(sel.data))
 
 
 st.title("Your image")
@@ -170,14 +163,18 @@ sel = current_selection()
 if sel is None:
     st.stop()
 st.caption(
-    f"Bring {WHAT[sel.dataset]} and ask model **{sel.name}** what it makes of it, and whether it looks "
+    f"Bring {what_to_bring(sel)} and ask model **{sel.name}** what it makes of it, and whether it looks "
     "like what it was trained on."
 )
 
+auto_invert = st.session_state.get("image_auto_invert", True)
+source = choose_source()
+if source == "draw":
+    prepared = drawn_input(sel, auto_invert)
 left, right = st.columns([1, 2], gap="large")
 with left:
-    auto_invert = st.session_state.get("image_auto_invert", True)
-    prepared = image_input(sel, auto_invert)
+    if source != "draw":
+        prepared = image_input(sel, source, auto_invert)
     st.toggle(
         "Invert light backgrounds",
         value=True,

@@ -1,11 +1,13 @@
-"""Interpolation: walk from one test image's code to another's, linearly and spherically, VAE above AE."""
+"""Interpolation: walk from one test image's code to another's, linearly and spherically; a partner model of the same
+dataset and latent size (by default the other kind: VAE or autoencoder) walks between the same images below."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from pages.common import Selection, current_selection, load_selection, map_selected, missing_data_hint
+from pages.common import Selection, current_selection, map_selected, missing_data_hint, partner_selection
+from pages.live_decode import scrubber
 from vae import figures, latent, rendering
 
 ENDS = ("a", "b")
@@ -133,7 +135,8 @@ if sel is None:
 st.title("Interpolation", anchor=False)
 st.caption(
     "Two test images' codes joined by a straight line (linear) and a great-circle arc (spherical), every step "
-    "decoded; the partner model walks between the same two images underneath."
+    "decoded; the partner model walks between the same two images underneath. Drag the scrubber, or play it, to "
+    "morph along the path."
 )
 pick_a, pick_b, settings = st.columns([4, 4, 3], gap="medium", vertical_alignment="bottom")
 with pick_a:
@@ -158,16 +161,21 @@ mine = strips(sel, a, b, steps)
 with toolbar:
     downloads(sel, mine, a, b)
     if sel.originals() is None:
-        st.caption(missing_data_hint(sel.dataset) + " The pickers show reconstructions instead.")
+        st.caption(missing_data_hint(sel.data) + " The pickers show reconstructions instead.")
 
 map_col, strip_col = st.columns([2, 3], gap="medium")
 with strip_col:
-    show_strips(sel, mine)
-    partner = load_selection(sel.partner_name)
+    partner = partner_selection(sel)
+    theirs = None if partner is None else strips(partner, a, b, steps)
+    shown = [(f"{sel.title} · {sel.name}", sel, mine)]
     if partner is not None:
-        show_strips(partner, strips(partner, a, b, steps))
+        shown.append((f"{partner.title} · {partner.name}", partner, theirs))
+    scrubber(shown, a, b, key="interp_scrubber")
+    show_strips(sel, mine)
+    if partner is not None:
+        show_strips(partner, theirs)
         st.caption(
-            "Same two images, same number of steps. The VAE's steps change the image evenly; the autoencoder's "
+            "Same two images, same number of steps. A VAE's steps change the image evenly; an autoencoder's "
             "often jump, or cross blurs that look like no class at all, between its islands."
         )
 with map_col:

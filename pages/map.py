@@ -20,12 +20,13 @@ from pages.common import (
     prior_samples_png,
     remember_map_selected,
 )
-from pages.map_chart import chart_event, map_chart
+from pages.map_chart import DecodePanel, chart_event, map_chart, map_points_url, model_url
 from vae import export, figures, latent, rendering
-from vae.data import CLASS_NAMES
+from vae.data import dataset_of
 
 CHART = "map_chart"
-DECODED_SCALE = 7  # the decoded image is shown 28 x 7 = 196 px wide
+DECODED_SCALE = 7  # the decoded image's download is 28 x 7 = 196 px wide, as the chart's panel shows it
+_SERVER_DECODES = "map_server_decodes"  # the browser said it cannot decode: the server does
 MAP_HEIGHT = 470
 Z_PARAM = "z"  # the address's ?z=a,b,…: the decoded point
 _Z_IN_ADDRESS = "map_z_in_address"  # the z this session last read from or wrote to the address
@@ -33,10 +34,6 @@ _Z_IN_ADDRESS = "map_z_in_address"  # the z this session last read from or wrote
 
 def slider_keys(sel: Selection) -> list[str]:
     return [f"map_z_{sel.name}_{i}" for i in range(sel.latent_dim)]
-
-
-def subscript(i: int) -> str:
-    return "z" + str(i + 1).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
 
 
 def set_code(keys: list[str], ranges: np.ndarray, code: np.ndarray) -> None:
@@ -107,8 +104,11 @@ def selected_indices(sel: Selection) -> list[int]:
 
 
 def apply_map_event(sel: Selection, projection: latent.MapProjection, keys: list[str], ranges: np.ndarray) -> None:
-    """Act once on a new click, box or lasso: remember the selected images; a click also moves the crosshair."""
+    """Act once on a new click, box, lasso or slider release: remember the selected images; a click or a release
+    also moves the decoded point."""
     event = chart_event(CHART)
+    if event.runtime_unavailable:
+        st.session_state[_SERVER_DECODES] = True
     if event.empty:
         st.session_state["map_last_event"] = None
         return
@@ -117,6 +117,10 @@ def apply_map_event(sel: Selection, projection: latent.MapProjection, keys: list
     if signature == st.session_state.get("map_last_event"):
         return
     st.session_state["map_last_event"] = signature
+    if event.code is not None:
+        if len(event.code) == len(keys):
+            set_code(keys, ranges, np.array(event.code))
+        return
     indices = event.test_indices()
     if indices:
         remember_map_selected(sel, indices)
@@ -128,20 +132,30 @@ def apply_map_event(sel: Selection, projection: latent.MapProjection, keys: list
 # --- Panels ---------------------------------------------------------------------------------------------------
 
 
-def decode_panel(sel: Selection, keys: list[str], ranges: np.ndarray, default: np.ndarray) -> np.ndarray:
-    """The decoded image of the sliders' code, then the sliders; returns the code."""
-    code = np.array([st.session_state[k] for k in keys], dtype=np.float32)
-    image = latent.decode(sel.model, code[None])[0]
-    left, right = st.columns([3, 2], vertical_alignment="center")
-    # Inline (a data: URI, no second request), so the image is painted before the browser starts redrawing the map.
-    left.image(rendering.data_uri(rendering.png_bytes(image, scale=DECODED_SCALE)), width=28 * DECODED_SCALE)
-    right.markdown("**Decoded point**")
-    if len(code) == 2:
-        right.caption(f"z₁ = {code[0]:+.2f}, z₂ = {code[1]:+.2f}")
-    else:
-        right.caption(f"A {len(code)}-D code; the ring marks where it falls on the map.")
+def decode_panel(sel: Selection, projection: latent.MapProjection, code: np.ndarray, ranges: np.ndarray) -> DecodePanel:
+    """The chart's decode panel: sliders at `code` (z,), the server's decode of it, and what the browser needs to
+    decode on its own (the model's URL, the map projection)."""
+    image = latent.decode(sel.model, code[None].astype(np.float32))[0]
+    shape = {"kind": projection.kind}
+    if projection.kind == "pca":
+        shape |= {"mean": projection.mean.tolist(), "components": projection.components.tolist()}
+    elif projection.kind == "umap":
+        shape |= {"points": map_points_url(projection.coords, projection.codes), "k": projection.k}
+    return DecodePanel(
+        code=tuple(float(v) for v in code),
+        ranges=tuple((float(lo), float(hi)) for lo, hi in ranges),
+        step=max(round(float((ranges[:, 1] - ranges[:, 0]).max()) / 200, 2), 0.01),
+        image=rendering.data_uri(rendering.png_bytes(image)),
+        model=None if st.session_state.get(_SERVER_DECODES) else model_url(sel.folder),
+        projection=shape,
+    )
+
+
+def code_buttons(sel: Selection, keys: list[str], ranges: np.ndarray, default: np.ndarray) -> None:
+    """Move the decoded point to the selected image's code, or back to the centre."""
     indices = selected_indices(sel)
-    right.button(
+    left, right = st.columns(2)
+    left.button(
         "Selected",
         key="map_from_selected",
         icon=":material/my_location:",
@@ -149,6 +163,7 @@ def decode_panel(sel: Selection, keys: list[str], ranges: np.ndarray, default: n
         on_click=set_code,
         args=(keys, ranges, sel.atlas["mu"][indices[0]] if indices else default),
         help="Start from the selected point's code.",
+        width="stretch",
     )
     centre = "the prior's mean" if sel.model.is_variational else "the codes' median"
     right.button(
@@ -158,13 +173,8 @@ def decode_panel(sel: Selection, keys: list[str], ranges: np.ndarray, default: n
         on_click=set_code,
         args=(keys, ranges, default),
         help=f"Back to {centre}.",
+        width="stretch",
     )
-    step = float(max((ranges[:, 1] - ranges[:, 0]).max() / 200, 0.01))
-    sliders = st.container(height=230 if len(keys) > 4 else "content", border=False)
-    columns = sliders.columns(2 if len(keys) > 4 else 1)
-    for i, (key, (lo, hi)) in enumerate(zip(keys, ranges, strict=True)):
-        columns[i % len(columns)].slider(subscript(i), float(lo), float(hi), step=step, key=key, format="%.2f")
-    return code
 
 
 def downloads(sel: Selection, projection: latent.MapProjection, code: np.ndarray, grid: dict) -> None:
@@ -220,7 +230,7 @@ def map_figure_json(folder: str, projection_kind: str, grid: dict | None) -> str
     figure = figures.latent_map_figure(
         coords,
         atlas["labels"],
-        CLASS_NAMES[cached_card(folder)["dataset"]],
+        dataset_of(cached_card(folder)).class_names,
         tiles=tiles,
         x_range=x_range,
         y_range=y_range,
@@ -240,7 +250,7 @@ def selection_details(sel: Selection, indices: list[int]) -> None:
     originals = sel.originals()  # loaded on the first selection, not on the first visit
     atlas = sel.atlas
     if originals is None:
-        st.caption(missing_data_hint(sel.dataset))
+        st.caption(missing_data_hint(sel.data))
     if len(indices) == 1:
         i = indices[0]
         recon = latent.decode(sel.model, atlas["mu"][i : i + 1])[0]
@@ -295,22 +305,32 @@ def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool) ->
         set_code(keys, ranges, linked)
     apply_map_event(sel, projection, keys, ranges)
 
-    map_col, panel = st.columns([3, 2], gap="medium")
+    code = np.array([st.session_state[k] for k in keys])  # float64: the sliders show the same two decimals
+    write_code_to_address(code)
     selected = selected_indices(sel)
-    with panel:  # drawn first so the decoded image reaches the browser before the map
-        code = decode_panel(sel, keys, ranges, default)
-        write_code_to_address(code)
-        downloads(sel, projection, code, grid)
-        st.divider()
-        selection_details(sel, selected)
-    with map_col:
-        map_chart(
-            map_figure_json(str(sel.folder), projection_kind, grid if overlay else None),
-            overlays=[figures.highlight_trace(projection.coords[selected])] if selected else [],
-            crosshair=projection.to_map(code)[0],
-            key=CHART,
-            height=MAP_HEIGHT,
+    panel = decode_panel(sel, projection, code, ranges)
+    map_chart(
+        map_figure_json(str(sel.folder), projection_kind, grid if overlay else None),
+        overlays=[figures.highlight_trace(projection.coords[selected])] if selected else [],
+        crosshair=projection.to_map(code)[0],
+        panel=panel,
+        tiles=grid["n"] if overlay else None,
+        key=CHART,
+        height=MAP_HEIGHT,
+    )
+    if panel.model is None:
+        st.caption("Decoding in the browser is unavailable here, so the server decodes; dragging updates on release.")
+    elif projection.kind == "umap":
+        st.caption(
+            f"UMAP has no inverse: hovering or clicking the map decodes the mean code of the {projection.k} "
+            "test images nearest the pointer on the map (an approximation)."
         )
+    details, actions = st.columns([3, 2], gap="medium")
+    with actions:
+        code_buttons(sel, keys, ranges, default)
+        downloads(sel, projection, code, grid)
+    with details:
+        selection_details(sel, selected)
 
     prior_tab, traversal_tab = st.tabs(["Prior samples", "Traversals"])
     with prior_tab:
@@ -362,8 +382,8 @@ if sel is None:
 
 st.title("Latent map", anchor=False)
 st.caption(
-    "Each dot is a test image at its latent mean. Click anywhere on the map, or move the sliders, to decode "
-    "that point; box or lasso a group to see its images."
+    "Each dot is a test image at its latent mean. Hover the map to decode the point under the pointer, click to pin "
+    "it, or move the sliders; box or lasso a group to see its images."
 )
 projections = latent.available_projections(sel.atlas)
 controls = st.columns([2.2, 1.6, 1.6, 2], vertical_alignment="center")

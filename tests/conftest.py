@@ -51,15 +51,33 @@ def truncated_mnist(data_dir, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def digits_npz(data_dir, tmp_path_factory) -> Path:
+    """A real MNIST subset as the user's own .npz dataset, for short training runs: the first 2,000 training and 500
+    test images, labelled."""
+    import numpy as np
+
+    train, test = load_split("mnist", True, data_dir), load_split("mnist", False, data_dir)
+    path = tmp_path_factory.mktemp("digits") / "digits.npz"
+    np.savez(
+        path,
+        x_train=train.images[:2000].numpy(),
+        y_train=train.labels[:2000].numpy().astype(np.uint8),
+        x_test=test.images[:500].numpy(),
+        y_test=test.labels[:500].numpy().astype(np.uint8),
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
 def checkpoints_dir() -> Path:
     """The checkpoints the app serves ($VAE_CHECKPOINTS or ./checkpoints)."""
     return Path(os.environ.get("VAE_CHECKPOINTS", ROOT / "checkpoints")).resolve()
 
 
 @pytest.fixture(scope="session")
-def app_url(checkpoints_dir):
-    """Base URL of a real Streamlit server running app.py for the whole session."""
-    proc, url = start_app({"VAE_CHECKPOINTS": str(checkpoints_dir)})
+def app_url(checkpoints_dir, tmp_path_factory):
+    """Base URL of a real Streamlit server running app.py for the whole session (the shipped models, no runs)."""
+    proc, url = start_app({"VAE_CHECKPOINTS": str(checkpoints_dir), "VAE_RUNS": str(tmp_path_factory.mktemp("runs"))})
     yield url
     stop_app(proc)
 

@@ -43,11 +43,11 @@ def test_a_fresh_server_opened_at_a_link_runs_the_app_with_that_model_and_point(
     proc, url = start_app({"VAE_CHECKPOINTS": str(checkpoints_dir)})  # its first visit is the link
     try:
         page.goto(f"{url}/map?model=fashion-mnist-vae-z2&z=0.5,-1")
-        expect(page.get_by_text("z₁ = +0.50, z₂ = -1.00")).to_be_visible(timeout=TIMEOUT)
+        expect(map_frame(page).get_by_text("z₁ = +0.50, z₂ = -1.00")).to_be_visible(timeout=TIMEOUT)
         settled(page)
         sidebar = page.locator('[data-testid="stSidebar"]')
         expect(sidebar.get_by_role("combobox", name="Dataset")).to_have_value("Fashion-MNIST")  # app.py's picker
-        expect(sidebar.locator('[data-testid="stSidebarNavLink"]')).to_have_count(6)  # app.py's pages, not pages/*.py
+        expect(sidebar.locator('[data-testid="stSidebarNavLink"]')).to_have_count(7)  # app.py's pages, not pages/*.py
         expect(page.locator('[data-testid="stAlertContentWarning"]')).to_have_count(0)
         expect(map_frame(page).locator(".js-plotly-plot")).to_be_visible(timeout=TIMEOUT)
         assert address(page) == {"model": "fashion-mnist-vae-z2", "z": "0.5,-1"}
@@ -62,7 +62,7 @@ def test_moving_the_point_rewrites_the_address_without_a_reload(page, app_url):
     assert wait_for_z(page, None) == [0.0, 0.0]
     page.evaluate("() => { window.sameDocument = true; }")  # lost if the page reloads
 
-    slider = page.locator('[data-testid="stSlider"]').filter(has_text="z₁").locator('input[type="range"]')
+    slider = map_frame(page).locator("#sliders input").first  # the z₁ slider, in the map chart's panel
     slider.focus()
     page.keyboard.press("ArrowRight")
     moved = wait_for_z(page, "0,0")
@@ -73,7 +73,7 @@ def test_moving_the_point_rewrites_the_address_without_a_reload(page, app_url):
     page.mouse.click(box["x"] + 0.92 * box["width"], box["y"] + 0.08 * box["height"])  # top right: empty space
     clicked = wait_for_z(page, address(page)["z"])
     assert clicked[0] > moved[0] and clicked[1] > 1  # the decoded point is the clicked spot
-    expect(page.get_by_text(f"z₁ = {clicked[0]:+.2f}, z₂ = {clicked[1]:+.2f}")).to_be_visible()
+    expect(map_frame(page).get_by_text(f"z₁ = {clicked[0]:+.2f}, z₂ = {clicked[1]:+.2f}")).to_be_visible()
     assert page.evaluate("() => window.sameDocument") is True
     assert address(page)["model"] == "mnist-vae-z2"
 

@@ -10,6 +10,7 @@ import pytest
 from bench.app_client import AppClient
 from bench.load import TOLERANCE, run_load, summary
 from bench.server import start_app, stop_app
+from pages.common import PICK_DATASET
 from vae import anomaly, latent
 from vae.checkpoint import load_atlas, load_model
 
@@ -83,7 +84,7 @@ def test_concurrent_first_visits_to_a_fresh_server_all_get_the_app(checkpoints_d
         def visit(i: int) -> None:
             start.wait()
             run = clients[i].open("map")
-            got[i] = ("dataset" in clients[i].widgets, run.errors())
+            got[i] = (PICK_DATASET in clients[i].widgets, run.errors())
 
         threads = [threading.Thread(target=visit, args=(i,)) for i in range(len(clients))]
         for t in threads:

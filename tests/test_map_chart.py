@@ -3,25 +3,52 @@ tests/test_browser_explorer.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import plotly
 
-from pages.map_chart import ChartEvent, _version, component_dir, figure_id, plotly_js
+from pages.map_chart import _ROOT, ChartEvent, DecodePanel, _version, component_dir, figure_id, model_url, plotly_js
+from pages.webmodel import RUNTIME_FILES, RUNTIME_SCRIPTS
+from vae.web import GRAPH
 
 PACKAGE_PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def test_the_served_folder_holds_the_page_its_script_and_plotly(monkeypatch, tmp_path):
+def test_the_served_folder_holds_the_page_its_script_plotly_and_the_browser_runtime(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     folder = component_dir()
     assert folder.parent == tmp_path / "vae-explorer"
     page = (folder / "index.html").read_text()
-    assert set(re.findall(r'<script src="([^"]+)"', page)) == {"plotly.min.js", "map_chart.js"}
+    assert set(re.findall(r'<script src="([^"]+)"', page)) == {"plotly.min.js", "map_chart.js"}  # the runtime: later
     assert (folder / "plotly.min.js").read_bytes() == plotly_js().read_bytes()
+    assert all((folder / name).exists() for name in RUNTIME_FILES)
     assert component_dir() == folder  # made once, then reused
     assert [p.name for p in (tmp_path / "vae-explorer").iterdir()] == [folder.name]  # no staging folder left
+
+
+def test_the_chart_gets_a_models_browser_decoder_by_a_url_inside_its_folder(checkpoints_dir):
+    url = model_url(checkpoints_dir / "mnist-vae-z2")
+    assert url is not None and url.startswith("models/")
+    assert (_ROOT / url / GRAPH).exists()
+    assert model_url(checkpoints_dir / "no-such-model") is None  # the server decodes then
+
+
+def test_the_decode_panel_passes_plain_values_and_the_slider_labels():
+    panel = DecodePanel(
+        code=(0.5, -1.0),
+        ranges=((-4.0, 4.0), (-3.0, 3.0)),
+        step=0.04,
+        image="data:image/png;base64,",
+        model=None,
+        projection={"kind": "latent"},
+    )
+    args = panel.args()
+    assert args["code"] == (0.5, -1.0) and args["model"] is None
+    assert json.loads(args["panel"])["labels"] == ["z₁", "z₂"]
+    assert json.loads(args["runtime"]) == list(RUNTIME_SCRIPTS)
+    assert all(isinstance(v, str | tuple | type(None)) for v in args.values())  # no list or dict: no pandas check
 
 
 def test_the_partial_bundle_is_served_while_it_matches_the_plotly_package():
@@ -67,3 +94,37 @@ def test_chart_events_give_the_selected_test_images_and_the_spot_of_a_single_cli
     lasso = ChartEvent(points=points, lasso=({"x": [0, 1, 1], "y": [0, 0, 1]},))
     assert lasso.test_indices() == [3, 4] and lasso.clicked_spot() is None  # a lasso moves no crosshair
     assert ChartEvent().empty and not lasso.empty and ChartEvent().clicked_spot() is None
+
+
+def test_a_slider_release_and_a_runtime_failure_are_chart_events(monkeypatch):
+    from pages import map_chart
+
+    monkeypatch.setattr(map_chart.st, "session_state", {"chart": {"event": 5, "code": [1.25, -0.5]}})
+    released = map_chart.chart_event("chart")
+    assert released.code == (1.25, -0.5) and not released.empty and released.clicked_spot() is None
+    assert not released.runtime_unavailable
+    monkeypatch.setattr(map_chart.st, "session_state", {"chart": {"event": 6, "runtime": "unavailable"}})
+    failed = map_chart.chart_event("chart")
+    assert failed.runtime_unavailable and failed.empty  # nothing to move: the page only says so
+
+
+def test_the_map_page_says_once_the_browser_cannot_decode_and_decodes_on_the_server(
+    monkeypatch, checkpoints_dir, tmp_path
+):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
+    monkeypatch.setenv("VAE_RUNS", str(tmp_path))  # no runs
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.switch_page("pages/map.py")
+    at.run()
+    [chart] = [e for e in at.get("component_instance") if e.proto.component_name.endswith("latent_map")]
+    assert json.loads(chart.proto.json_args)["model"] is not None  # the browser decodes
+    at.session_state["map_chart"] = {"event": 1, "runtime": "unavailable"}  # the chart could not load its runtime
+    at.run()
+    [chart] = [e for e in at.get("component_instance") if e.proto.component_name.endswith("latent_map")]
+    args = json.loads(chart.proto.json_args)
+    assert args["model"] is None and args["image"].startswith("data:image/png")
+    assert [c.value for c in at.caption if "unavailable" in c.value] == [
+        "Decoding in the browser is unavailable here, so the server decodes; dragging updates on release."
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,14 @@ _events = itertools.count(1)  # the chart numbers its events (it sends the time)
 
 
 @pytest.fixture(autouse=True)
-def _real_models(monkeypatch, checkpoints_dir, data_dir):
+def _real_models(monkeypatch, checkpoints_dir, data_dir, tmp_path_factory):
     monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
+    monkeypatch.setenv("VAE_RUNS", str(tmp_path_factory.mktemp("runs")))  # no runs
     monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
 
 
 def open_page(page: str, **state) -> AppTest:
-    """Run app.py on `page` with session state preset (e.g. latent_dim=16)."""
+    """Run app.py on `page` with session state preset (e.g. picker_model="mnist-vae-z16")."""
     at = AppTest.from_file(str(APP), default_timeout=120)
     for key, value in state.items():
         at.session_state[key] = value
@@ -50,15 +52,50 @@ def map_chart_args(at: AppTest) -> dict:
     return json.loads(chart.proto.json_args)
 
 
+def component_args(at: AppTest, name: str) -> dict:
+    """The arguments of the page's component `name` (e.g. "compare_maps")."""
+    [chart] = [e for e in at.get("component_instance") if e.proto.component_name.endswith(name)]
+    return json.loads(chart.proto.json_args)
+
+
+def compare_map_figures(at: AppTest) -> list[dict]:
+    """The /compare maps' figures, in the order shown."""
+    return [json.loads(m["figure"]) for m in json.loads(component_args(at, "compare_maps")["spec"])["models"]]
+
+
 def latent_map_spec(at: AppTest) -> dict:
     """The /map figure (without the selection and the crosshair, which the chart draws)."""
     return json.loads(map_chart_args(at)["figure"])
 
 
-def z_sliders(at: AppTest, name: str) -> list:
-    """The decode sliders of model `name`, in latent-dimension order."""
-    prefix = f"map_z_{name}_"
-    return sorted((s for s in at.slider if s.key and s.key.startswith(prefix)), key=lambda s: int(s.key[len(prefix) :]))
+@dataclass(frozen=True)
+class ZSlider:
+    """One decode slider of the /map chart's panel: its label, its value, and a release at a new value."""
+
+    at: AppTest
+    index: int
+    label: str
+    value: float
+
+    def set_value(self, value: float) -> AppTest:
+        """Simulate the chart reporting this slider released at `value` (call .run() on the result)."""
+        code = list(map_chart_args(self.at)["code"])
+        code[self.index] = value
+        self.at.session_state[MAP_CHART] = {"event": next(_events), "code": code}
+        return self.at
+
+
+def z_sliders(at: AppTest, name: str) -> list[ZSlider]:
+    """The decode sliders (in the /map chart's panel) of model `name`, in latent-dimension order."""
+    args = map_chart_args(at)
+    assert at.session_state[f"map_z_{name}_0"] == args["code"][0]  # the chart shows this model's code
+    labels = json.loads(args["panel"])["labels"]
+    return [ZSlider(at, i, label, value) for i, (label, value) in enumerate(zip(labels, args["code"], strict=True))]
+
+
+def decoded_image(at: AppTest) -> str:
+    """The /map decoded point as the server decoded it (a data: URI the chart shows where the browser cannot)."""
+    return map_chart_args(at)["image"]
 
 
 def select_on_map(at: AppTest, points: list[dict], lasso: bool = False) -> AppTest:
@@ -84,7 +121,7 @@ def test_overview_explains_links_and_shows_the_model_card(checkpoints_dir):
 
 
 def test_overview_card_of_an_autoencoder_has_no_elbo():
-    at = open_page("overview", kind="ae")
+    at = open_page("overview", picker_model="mnist-ae-z2")
     text = " ".join(m.value for m in at.markdown)
     assert "| BCE |" in text and "−ELBO" not in text
 
@@ -98,16 +135,16 @@ def test_map_shows_every_test_image_sliders_and_the_decoded_point():
     names = [t.get("name") for t in spec["data"] if t["type"] == "scattergl" and t.get("showlegend", True)]
     assert names == [str(d) for d in range(10)]
     assert [s.label for s in z_sliders(at, "mnist-vae-z2")] == ["z₁", "z₂"]
-    assert len(image_urls(at)) >= 2  # the decoded point and the prior samples
+    assert decoded_image(at).startswith("data:image/png") and image_urls(at)  # the decoded point, the prior samples
     assert map_chart_args(at)["crosshair"] == [0.0, 0.0]  # the prior's mean
 
 
 def test_moving_a_slider_changes_the_decoded_image_and_moves_the_crosshair():
     at = open_page("map")
-    before = image_urls(at)[0]
+    before = decoded_image(at)
     z_sliders(at, "mnist-vae-z2")[0].set_value(1.5).run()
     assert not at.exception
-    assert image_urls(at)[0] != before
+    assert decoded_image(at) != before
     assert map_chart_args(at)["crosshair"] == [1.5, 0.0]
 
 
@@ -122,10 +159,10 @@ def test_moving_the_crosshair_leaves_the_map_figure_alone():
 
 def test_clicking_empty_space_decodes_that_spot():
     at = open_page("map")
-    before = image_urls(at)[0]
+    before = decoded_image(at)
     select_on_map(at, [{"x": 1.25, "y": -0.75, "curve_number": 0, "point_index": 17}])
     assert [s.value for s in z_sliders(at, "mnist-vae-z2")] == [1.25, -0.75]
-    assert image_urls(at)[0] != before
+    assert decoded_image(at) != before
     assert "test image" not in " ".join(m.value for m in at.markdown)  # empty space selects no image
 
 
@@ -183,18 +220,17 @@ def test_manifold_overlay_lays_decoded_tiles_on_the_map():
 
 def test_z16_map_has_projections_sixteen_sliders_and_traversals(checkpoints_dir):
     mu = load_atlas(checkpoints_dir / "mnist-vae-z16")["mu"]
-    at = open_page("map", latent_dim=16)
+    at = open_page("map", picker_model="mnist-vae-z16")
     sliders = z_sliders(at, "mnist-vae-z16")
     assert len(sliders) == 16
     assert at.button(key="map_from_selected").disabled
     select_on_map(at, [{"x": 0.0, "y": 0.0, "customdata": 7}, {"x": 0.1, "y": 0.0, "customdata": 9}], lasso=True)
     at.button(key="map_from_selected").click().run()
     assert np.allclose([s.value for s in z_sliders(at, "mnist-vae-z16")], mu[7], atol=0.006)
-    before = image_urls(at)
+    before, before_image = image_urls(at), decoded_image(at)
     z_sliders(at, "mnist-vae-z16")[5].set_value(0.5).run()
-    after = image_urls(at)
-    assert after[0] != before[0]  # the decoded point
-    assert len(set(after) - set(before)) >= 2  # ... and the traversals around it
+    assert decoded_image(at) != before_image  # the decoded point
+    assert set(image_urls(at)) - set(before)  # ... and the traversals around it
     at.button_group(key="map_projection").set_value("umap").run()
     assert not at.exception
     assert latent_map_spec(at)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
@@ -202,7 +238,7 @@ def test_z16_map_has_projections_sixteen_sliders_and_traversals(checkpoints_dir)
 
 def test_autoencoder_map_centres_on_its_codes(checkpoints_dir):
     mu = load_atlas(checkpoints_dir / "mnist-ae-z2")["mu"]
-    at = open_page("map", kind="ae")
+    at = open_page("map", picker_model="mnist-ae-z2")
     assert np.allclose([s.value for s in z_sliders(at, "mnist-ae-z2")], np.median(mu, axis=0), atol=0.006)
 
 
@@ -217,6 +253,21 @@ def test_interpolation_shows_both_paths_for_the_model_and_its_autoencoder():
     names = [t.get("name") for t in map_spec(at)["data"]]
     assert "linear" in names and "spherical" in names
     assert len(at.get("download_button")) == 4
+
+
+def test_the_scrubber_gets_both_models_path_ends_and_the_strip_frames(checkpoints_dir):
+    at = open_page("interpolate")
+    spec = json.loads(component_args(at, "interpolation_scrubber")["spec"])
+    a, b = (int(c.replace("#", "")) for c in [img.proto.imgs[0].caption for img in at.get("image")][:2])
+    assert spec["steps"] == 10 and [m["label"].split(" · ")[1] for m in spec["models"]] == [
+        "mnist-vae-z2",
+        "mnist-ae-z2",
+    ]
+    for model in spec["models"]:
+        mu = load_atlas(checkpoints_dir / model["label"].split(" · ")[1])["mu"]
+        assert np.allclose(model["z0"], mu[a]) and np.allclose(model["z1"], mu[b])
+        assert model["url"].startswith("models/")
+        assert {k: len(v) for k, v in model["frames"].items()} == {"linear": 10, "spherical": 10}
 
 
 def test_changing_an_endpoint_or_the_steps_changes_the_strips():
@@ -255,14 +306,30 @@ def test_compare_shows_both_models_and_the_gap_numbers():
         "Latent extent (p99 distance from 0)",
     }
     assert all(cell.strip() for cells in rows.values() for cell in cells)
-    assert len(at.get("plotly_chart")) == 4 and len(at.get("image")) == 2
+    assert len(at.get("plotly_chart")) == 2 and len(at.get("image")) == 2  # the grids; the maps are one component
     assert any("jump ratio" in m.value for m in at.markdown)
-    spec = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert spec[0]["layout"]["xaxis"]["range"] == spec[1]["layout"]["xaxis"]["range"]  # matched axes
-    assert len(spec[2]["layout"]["images"]) == 12 * 12
+    maps = compare_map_figures(at)
+    assert maps[0]["layout"]["xaxis"]["range"] == maps[1]["layout"]["xaxis"]["range"]  # matched axes
+    assert len(json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["images"]) == 12 * 12
     at.toggle(key="compare_matched").set_value(False).run()
-    spec = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert spec[0]["layout"]["xaxis"]["range"] != spec[1]["layout"]["xaxis"]["range"]
+    maps = compare_map_figures(at)
+    assert maps[0]["layout"]["xaxis"]["range"] != maps[1]["layout"]["xaxis"]["range"]
+
+
+def test_compare_hands_the_browser_both_models_and_decodes_a_click_on_the_server(checkpoints_dir):
+    at = open_page("compare", picker_model="mnist-vae-z16")
+    spec = json.loads(component_args(at, "compare_maps")["spec"])
+    assert [m["label"].split(" · ")[1] for m in spec["models"]] == ["mnist-vae-z16", "mnist-ae-z16"]
+    atlas = load_atlas(checkpoints_dir / "mnist-vae-z16")
+    assert np.allclose(spec["models"][0]["projection"]["components"], atlas["pca_components"], atol=1e-6)
+    assert all(m["url"].startswith("models/") for m in spec["models"])
+    assert component_args(at, "compare_maps")["served"] is None
+    at.session_state["compare_hover"] = {"event": 1, "x": 0.5, "y": -1.0}  # a click where the browser cannot decode
+    at.run()
+    served = json.loads(component_args(at, "compare_maps")["served"])
+    assert (served["x"], served["y"]) == (0.5, -1.0)
+    assert len(served["images"]) == 2 and all(u.startswith("data:image/png;base64,") for u in served["images"])
+    assert served["images"][0] != served["images"][1]
 
 
 # --- missing pieces -----------------------------------------------------------------------------------------------
@@ -285,13 +352,13 @@ def test_a_broken_dataset_file_is_named_not_called_missing(monkeypatch, truncate
     monkeypatch.setenv("VAE_DATA_DIR", str(raw.parents[1]))
     at = open_page("map")
     select_on_map(at, [{"x": 0.0, "y": 0.0, "customdata": 3}])
-    hint = next(c.value for c in at.caption if "original mnist images" in c.value)
+    hint = next(c.value for c in at.caption if "original MNIST images" in c.value)
     assert "could not be read" in hint and "truncated" in hint and f"delete {raw}" in hint, hint
     assert not at.exception and len(at.get("image")) >= 1  # the reconstruction is still shown
 
 
 @pytest.mark.parametrize("page", ["overview", "map", "interpolate", "compare"])
-def test_a_missing_checkpoint_gives_one_clear_message(monkeypatch, tmp_path, page):
+def test_no_model_at_all_gives_one_clear_message(monkeypatch, tmp_path, page):
     monkeypatch.setenv("VAE_CHECKPOINTS", str(tmp_path))
     at = open_page(page)
-    assert len(at.error) >= 1 and "card.json is missing" in at.error[0].value
+    assert [e.value for e in at.error][-1].startswith(f"No model can be opened: {tmp_path} and ")

@@ -4,6 +4,7 @@ Streamlit's pages-folder mode would start without app.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture(autouse=True)
-def _real_models(monkeypatch, checkpoints_dir, data_dir):
+def _real_models(monkeypatch, checkpoints_dir, data_dir, tmp_path_factory):
     monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
+    monkeypatch.setenv("VAE_RUNS", str(tmp_path_factory.mktemp("runs")))  # no runs
     monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
 
 
@@ -29,16 +31,22 @@ def open_link(page: str, **params: str) -> AppTest:
     return at
 
 
-def picker(at: AppTest) -> tuple[str, str, int]:
-    return at.selectbox(key="dataset").value, at.button_group(key="kind").value, at.button_group(key="latent_dim").value
+def picker(at: AppTest) -> tuple[str, str]:
+    """The sidebar's dataset filter and model."""
+    return at.selectbox(key="picker_dataset").value, at.selectbox(key="picker_model").value
+
+
+def map_chart_args(at: AppTest) -> dict:
+    """The arguments of the /map chart (the latent-map component, which holds the decode sliders)."""
+    [chart] = [e for e in at.get("component_instance") if e.proto.component_name.endswith("latent_map")]
+    return json.loads(chart.proto.json_args)
 
 
 def z_values(at: AppTest, name: str) -> list[float]:
-    prefix = f"map_z_{name}_"
-    sliders = sorted(
-        (s for s in at.slider if s.key and s.key.startswith(prefix)), key=lambda s: int(s.key[len(prefix) :])
-    )
-    return [s.value for s in sliders]
+    """The decode sliders' values, as the chart shows them for model `name`."""
+    code = map_chart_args(at)["code"]
+    assert [at.session_state[f"map_z_{name}_{i}"] for i in range(len(code))] == code
+    return code
 
 
 def warnings(at: AppTest) -> list[str]:
@@ -50,9 +58,9 @@ def warnings(at: AppTest) -> list[str]:
 
 def test_a_link_selects_its_model_and_decodes_its_point():
     at = open_link("map", model="fashion-mnist-vae-z2", z="0.5,-1")
-    assert picker(at) == ("fashion-mnist", "vae", 2)
+    assert picker(at) == ("fashion-mnist", "fashion-mnist-vae-z2")
     assert z_values(at, "fashion-mnist-vae-z2") == [0.5, -1.0]
-    assert "z₁ = +0.50, z₂ = -1.00" in [c.value for c in at.caption]
+    assert map_chart_args(at)["crosshair"] == [0.5, -1.0]
     assert not warnings(at)
     assert at.query_params == {"model": "fashion-mnist-vae-z2", "z": "0.5,-1"}
 
@@ -60,7 +68,7 @@ def test_a_link_selects_its_model_and_decodes_its_point():
 def test_a_link_to_a_sixteen_dimensional_point_sets_every_slider():
     code = [round(0.1 * i - 0.8, 2) for i in range(16)]
     at = open_link("map", model="mnist-ae-z16", z=",".join(map(str, code)))
-    assert picker(at) == ("mnist", "ae", 16)
+    assert picker(at) == ("mnist", "mnist-ae-z16")
     assert z_values(at, "mnist-ae-z16") == code
     assert not warnings(at)
 
@@ -68,7 +76,8 @@ def test_a_link_to_a_sixteen_dimensional_point_sets_every_slider():
 def test_moving_the_point_and_picking_a_model_rewrite_the_address():
     at = open_link("map")
     assert at.query_params == {"model": "mnist-vae-z2", "z": "0,0"}  # a plain visit gets an address to share
-    at.slider(key="map_z_mnist-vae-z2_0").set_value(1.25).run()
+    at.session_state["map_chart"] = {"event": 0, "code": [1.25, 0.0]}  # the chart's z₁ slider, released
+    at.run()
     assert at.query_params["z"] == "1.25,0"
     at.session_state["map_chart"] = {
         "event": 1,
@@ -76,7 +85,7 @@ def test_moving_the_point_and_picking_a_model_rewrite_the_address():
     }
     at.run()
     assert at.query_params["z"] == "-0.5,2"  # a click on the map
-    at.button_group(key="latent_dim").set_value(16).run()
+    at.selectbox(key="picker_model").set_value("mnist-vae-z16").run()
     assert at.query_params["model"] == "mnist-vae-z16" and len(at.query_params["z"].split(",")) == 16
     assert not at.exception and not warnings(at)
 
@@ -84,9 +93,9 @@ def test_moving_the_point_and_picking_a_model_rewrite_the_address():
 @pytest.mark.parametrize("page", ["overview", "interpolate", "compare", "image", "anomaly"])
 def test_the_other_pages_take_and_carry_the_model(page):
     at = open_link(page, model="fashion-mnist-ae-z16")
-    assert picker(at) == ("fashion-mnist", "ae", 16)
+    assert picker(at) == ("fashion-mnist", "fashion-mnist-ae-z16")
     assert at.query_params["model"] == "fashion-mnist-ae-z16"
-    at.selectbox(key="dataset").set_value("mnist").run()
+    at.selectbox(key="picker_dataset").set_value("mnist").run()
     assert not at.exception and at.query_params["model"] == "mnist-ae-z16"
 
 
@@ -127,8 +136,8 @@ def test_a_bad_link_gives_one_warning_and_the_default(bad):
 
 def test_a_point_beyond_the_sliders_is_moved_inside_with_one_line():
     at = open_link("map", z="100,0")
-    [slider, _] = [s for s in at.slider if s.key.startswith("map_z_mnist-vae-z2_")]
-    assert slider.value == slider.max < 100
+    args = map_chart_args(at)
+    assert args["code"][0] == json.loads(args["panel"])["ranges"][0][1] < 100  # the z₁ slider's right end
     assert warnings(at) == [
         "z '100,0' in the address lies beyond the sliders' range; showing the nearest point inside."
     ]
@@ -174,7 +183,7 @@ def test_every_run_goes_through_app_py():
     """AppTest, like a fresh server, starts every run in pages-folder mode; each run still shows app.py's picker."""
     at = open_link("map", model="fashion-mnist-vae-z2")
     for _ in range(3):
-        assert picker(at) == ("fashion-mnist", "vae", 2)
+        assert picker(at) == ("fashion-mnist", "fashion-mnist-vae-z2")
         assert PagesManager.uses_pages_directory is False
         at.run()
         assert not at.exception

@@ -20,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def app(checkpoints_dir, monkeypatch):
+def app(checkpoints_dir, monkeypatch, tmp_path_factory):
     """A fresh AppTest of the real app on the checkpoints under test."""
     monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
+    monkeypatch.setenv("VAE_RUNS", str(tmp_path_factory.mktemp("runs")))  # no runs
     monkeypatch.chdir(ROOT)
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
 
@@ -83,7 +84,7 @@ def test_every_bad_file_gives_its_message_and_no_exception(app):
 def test_a_real_test_image_gets_a_reconstruction_and_a_verdict(app, data_dir, checkpoints_dir, dataset, kind, z):
     from vae.data import load_split
 
-    at = open_page(app, "image", dataset=dataset, kind=kind, latent_dim=z)
+    at = open_page(app, "image", picker_model=f"{dataset}-{kind}-z{z}")
     image = load_split(dataset, False, data_dir).images.numpy()[0]
     scan = Image.fromarray(255 - image).resize((280, 280), Image.Resampling.LANCZOS)  # dark ink on paper
     buf = io.BytesIO()
@@ -119,7 +120,7 @@ def test_camera_photo_is_read_like_an_upload(app):
 
 def test_anomaly_page_works_without_the_datasets(app, monkeypatch, tmp_path, checkpoints_dir):
     monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path))  # nothing on disk
-    at = open_page(app, "anomaly", dataset="fashion-mnist", kind="vae", latent_dim=2)
+    at = open_page(app, "anomaly", picker_model="fashion-mnist-vae-z2")
     assert not at.exception and not at.error
     atlas = load_atlas(checkpoints_dir / "fashion-mnist-vae-z2")
     inliers, outliers = anomaly.split_scores(atlas, "corrected")
@@ -144,7 +145,7 @@ def test_anomaly_page_works_without_the_datasets(app, monkeypatch, tmp_path, che
 
 @pytest.mark.parametrize("score", ["mse", "bce", "neg_elbo", "corrected"])
 def test_every_score_draws_with_its_own_auroc(app, checkpoints_dir, score):
-    at = open_page(app, "anomaly", dataset="mnist", kind="vae", latent_dim=2, anomaly_score=score)
+    at = open_page(app, "anomaly", picker_model="mnist-vae-z2", anomaly_score=score)
     assert not at.exception and not at.error
     atlas = load_atlas(checkpoints_dir / "mnist-vae-z2")
     metrics = {m.label: m.value for m in at.metric}

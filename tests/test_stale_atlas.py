@@ -40,21 +40,28 @@ def test_the_shipped_atlases_match_their_weights(checkpoints_dir):
 
 
 @pytest.mark.slow
-def test_the_app_names_a_stale_atlas_and_keeps_the_other_models_usable(shelf, monkeypatch):
+def test_the_app_names_a_stale_atlas_and_keeps_the_other_models_usable(shelf, monkeypatch, tmp_path):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("VAE_CHECKPOINTS", str(shelf))
+    monkeypatch.setenv("VAE_RUNS", str(tmp_path / "runs"))
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["model"] = STALE
     at.switch_page("pages/map.py").run()
     assert not at.exception, at.exception
-    [error] = [e.value for e in at.error]
     folder = shelf / STALE
-    assert error.startswith(f"Model {STALE} cannot be used: {folder / ATLAS} ")
-    assert f"`python -m vae.atlas {folder}`" in error and len(error.splitlines()) == 1
-    assert not at.get("component_instance"), "the map of the stale model is drawn"
+    problem = f"{folder / ATLAS} was not built from the weights beside it ({folder / WEIGHTS}); "
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith(f"Model '{STALE}' in the address cannot be opened ({problem}")
+    assert f"`python -m vae.atlas {folder}`" in warning and len(warning.splitlines()) == 1
+    sidebar = "\n".join(m.value for m in at.sidebar.markdown)
+    assert f"- **{STALE}**: {problem}" in sidebar  # listed with its sentence, not offered
+    assert at.selectbox(key="picker_model").value == "mnist-ae-z2"
+    assert len(at.selectbox(key="picker_model").options) == 3  # the other MNIST models
 
-    at.selectbox(key="dataset").set_value("fashion-mnist").run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    assert not at.error, [e.value for e in at.error]  # the next model opens instead
     assert at.get("component_instance") and at.get("image"), "the map of a healthy model is not drawn"
+    at.selectbox(key="picker_dataset").set_value("fashion-mnist").run()
+    assert not at.exception and not at.error
+    assert at.get("component_instance"), "the map of another healthy model is not drawn"

@@ -18,7 +18,7 @@ import torch
 
 from vae.checkpoint import CheckpointError, load_atlas, load_model
 from vae.cli import ArgumentParser
-from vae.data import other_dataset
+from vae.data import DATASET_TITLES, dataset_of, other_dataset
 from vae.latent import MapProjection
 from vae.models import Model
 from vae.scores import png_bits, score_images
@@ -33,6 +33,7 @@ SCORE_NAMES: dict[str, str] = {
 
 SCORE_UNITS = {"mse": "per pixel", "bce": "nats", "neg_elbo": "nats", "corrected": "bits"}
 DEFAULT_PERCENTILE = 99.0
+NO_OTHER_DATA = "No other dataset on disk to compare with, so there is no detection rate."
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -96,6 +97,19 @@ def scores_of(
     if prefix + name not in arrays:
         raise ValueError(f"this model has no {SCORE_NAMES[name]} score (it is not a VAE)")
     return np.asarray(arrays[prefix + name], dtype=np.float64)
+
+
+def has_other_split(atlas: Mapping[str, np.ndarray]) -> bool:
+    """Whether the atlas scored another dataset's test split (a model of the user's own data may have none)."""
+    return "ood_complexity" in atlas
+
+
+def other_dataset_title(card: Mapping, atlas: Mapping[str, np.ndarray]) -> str | None:
+    """'MNIST' or 'Fashion-MNIST': the dataset of the atlas' `ood_` split; None when it has none."""
+    if not has_other_split(atlas):
+        return None
+    name = str(atlas["ood_dataset"]) if "ood_dataset" in atlas else other_dataset(dataset_of(dict(card)).name)
+    return DATASET_TITLES[name]
 
 
 def split_scores(atlas: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +201,9 @@ def auroc(inliers: np.ndarray, outliers: np.ndarray) -> float:
 
 
 def atlas_aurocs(atlas: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """AUROC of every available score: the model's own test split against the other dataset's."""
+    """AUROC of every available score: the model's own test split against the other dataset's ({} without one)."""
+    if not has_other_split(atlas):
+        return {}
     return {name: auroc(*split_scores(atlas, name)) for name in available_scores(atlas)}
 
 
@@ -249,14 +265,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except (KeyError, ValueError) as err:
-        print(f"error: the atlas of {args.checkpoint} lacks scores ({err}); rebuild it with "
-              f"`python -m vae.atlas {args.checkpoint}`.", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: the atlas of {args.checkpoint} lacks scores ({err}); rebuild it with "
+            f"`python -m vae.atlas {args.checkpoint}`.",
+            file=sys.stderr,
+        )
+        return 1
+    if not aurocs:
+        print(
+            f"error: the atlas of {args.checkpoint} scores no other dataset (none was on disk when it was built), so "
+            "there is no AUROC; put MNIST or Fashion-MNIST under the data root and rebuild it with "
+            f"`python -m vae.atlas {args.checkpoint}`.",
+            file=sys.stderr,
+        )
         return 1
     if args.json:
         print(json.dumps(aurocs))
         return 0
-    name, dataset = card.get("name", args.checkpoint), card["dataset"]
-    print(f"{name}: AUROC of its {dataset} test split against the {other_dataset(dataset)} test split")
+    name, title = card.get("name", args.checkpoint), dataset_of(card).title
+    print(f"{name}: AUROC of its {title} test split against the {other_dataset_title(card, atlas)} test split")
     print("(1 = every outlier scores higher, 0.5 = chance, below 0.5 = backwards)")
     for key, value in aurocs.items():
         print(f"  {SCORE_NAMES[key]:<33} {value:.3f}")

@@ -1,6 +1,7 @@
 """The atlas: everything the explorer draws without the dataset. `python -m vae.atlas CHECKPOINT_DIR`.
 
-For the model's own test split and the other dataset's test split (prefix `ood_`): latent means
+For the model's own test split and the other dataset's test split (prefix `ood_`; `ood_dataset` names it; a model
+of the user's own data has it only where MNIST or Fashion-MNIST is on disk): latent means
 (and log-variances), labels, per-image scores, and the PNG-compressed length of each image (bits, the
 complexity term of the anomaly score). Models with more than 2 latent dimensions also get 2-D
 projections by PCA (with its basis, to place new points) and by UMAP. The atlas records the SHA-256 of the
@@ -17,7 +18,7 @@ import torch
 
 from vae.checkpoint import CheckpointError, load_model, read_card, save_atlas, weights_sha256
 from vae.cli import ArgumentParser
-from vae.data import DatasetMissingError, Split, load_split, other_dataset
+from vae.data import DatasetFormatError, DatasetMissingError, Split, dataset_of, load_split, ood_partner
 from vae.models import Model
 from vae.scores import png_bits, score_images
 
@@ -46,28 +47,40 @@ def _split_arrays(model: Model, split: Split, prefix: str) -> dict[str, np.ndarr
     return arrays
 
 
-def build_atlas(model: Model, test: Split, ood_test: Split, seed: int = 0) -> dict[str, np.ndarray]:
-    """All atlas arrays for a model, its test split and the other dataset's test split."""
-    arrays = {**_split_arrays(model, test, ""), **_split_arrays(model, ood_test, "ood_")}
-    arrays["ood_mu"] = arrays["ood_mu"].astype(np.float16)  # only for placing points on the map
-    arrays.pop("ood_logvar", None)
+def build_atlas(
+    model: Model, test: Split, ood_test: Split | None, seed: int = 0, ood_name: str | None = None
+) -> dict[str, np.ndarray]:
+    """All atlas arrays for a model, its test split and the other dataset's test split (None: no `ood_` arrays),
+    which `ood_name` names."""
+    arrays = _split_arrays(model, test, "")
+    if ood_test is not None:
+        arrays |= _split_arrays(model, ood_test, "ood_")
+        arrays["ood_mu"] = arrays["ood_mu"].astype(np.float16)  # only for placing points on the map
+        arrays.pop("ood_logvar", None)
+        if ood_name is not None:
+            arrays["ood_dataset"] = np.array(ood_name)  # a fixed-width unicode scalar, no pickle
     if arrays["mu"].shape[1] > 2:
         mean, components = pca_basis(arrays["mu"])
         arrays["pca_mean"], arrays["pca_components"] = mean, components
         arrays["proj_pca"] = (arrays["mu"] - mean) @ components.T
-        arrays["ood_proj_pca"] = ((arrays["ood_mu"].astype(np.float32) - mean) @ components.T).astype(np.float16)
+        if ood_test is not None:
+            arrays["ood_proj_pca"] = ((arrays["ood_mu"].astype(np.float32) - mean) @ components.T).astype(np.float16)
         arrays["proj_umap"] = umap_projection(arrays["mu"], seed)
     return arrays
 
 
 def write_atlas(folder: Path, data_dir: str | None = None) -> dict[str, np.ndarray]:
-    """Build and save the atlas of a checkpoint folder from the real test splits (both datasets must be on disk)."""
+    """Build and save the atlas of a checkpoint folder from the real test splits: its own and the other dataset's
+    (`vae.data.ood_partner`: required for MNIST and Fashion-MNIST, left out for the user's data where neither is on
+    disk)."""
     fingerprint = weights_sha256(folder)  # before loading: weights replaced meanwhile leave a refused atlas
     model, card = load_model(folder)
-    test = load_split(card["dataset"], False, data_dir)
-    ood = load_split(other_dataset(card["dataset"]), False, data_dir)
+    spec = dataset_of(card)
+    test = spec.split(False, data_dir)
+    partner = ood_partner(spec, data_dir)
+    ood = None if partner is None else load_split(partner, False, data_dir)
     torch.manual_seed(0)
-    arrays = build_atlas(model, test, ood)
+    arrays = build_atlas(model, test, ood, ood_name=partner)
     save_atlas(folder, arrays, fingerprint)
     return arrays
 
@@ -85,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             read_card(folder)
             arrays = write_atlas(folder, args.data_dir)
             print(f"wrote {folder / 'atlas.npz'} ({len(arrays)} arrays)")
-    except (CheckpointError, DatasetMissingError) as err:
+    except (CheckpointError, DatasetMissingError, DatasetFormatError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

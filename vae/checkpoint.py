@@ -19,6 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from vae.data import dataset_of
 from vae.models import ConfigError, Model, ModelConfig, build_model
 
 WEIGHTS = "model.safetensors"
@@ -38,6 +39,11 @@ class CheckpointError(RuntimeError):
 def checkpoint_name(dataset: str, kind: str, latent_dim: int) -> str:
     """Folder name of a model, e.g. 'mnist-vae-z2'."""
     return f"{dataset}-{kind}-z{latent_dim}"
+
+
+def shipped_root() -> Path:
+    """Where the shipped models live: $VAE_CHECKPOINTS or ./checkpoints."""
+    return Path(os.environ.get("VAE_CHECKPOINTS", "checkpoints"))
 
 
 def runs_root() -> Path:
@@ -76,19 +82,21 @@ def read_card(folder: Path) -> dict:
     try:
         card = json.loads(path.read_text())
         ModelConfig.from_dict(card["model"])
-        card["dataset"]
+        dataset_of(card)
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing; retrain the model or restore the folder.") from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path} is not a valid model card ({err}); restore it from git.") from None
     except ConfigError as err:  # an unknown kind, architecture or activation
         raise CheckpointError(f"{path} describes a model this version cannot build ({err}).") from None
+    except ValueError as err:  # a dataset it does not say where to find
+        raise CheckpointError(f"{path} is not a valid model card ({err}); restore it from git.") from None
     return card
 
 
 def save_weights(model: Model, path: Path) -> None:
     """Inference weights in float16: half the size, well below the models' noise."""
-    tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(tensors, tmp))
 
 
@@ -101,8 +109,8 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is corrupt or truncated ({err}); restore it from git.") from None
 
 
-def load_model(folder: str | os.PathLike) -> tuple[Model, dict]:
-    """Rebuild the model of a checkpoint folder in eval mode, with its card."""
+def load_model(folder: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[Model, dict]:
+    """Rebuild the model of a checkpoint folder in eval mode on `device` (whatever it was trained on), with its card."""
     folder = Path(folder)
     card = read_card(folder)
     model = build_model(ModelConfig.from_dict(card["model"]))
@@ -114,7 +122,7 @@ def load_model(folder: str | os.PathLike) -> tuple[Model, dict]:
             "retrain the model or restore both files together."
         )
     model.load_state_dict({k: v.float() for k, v in weights.items()})
-    return model.eval(), card
+    return model.to(device).eval(), card
 
 
 def weights_sha256(folder: str | os.PathLike) -> str:
@@ -137,21 +145,37 @@ def save_atlas(folder: Path, arrays: dict[str, np.ndarray], fingerprint: str) ->
     atomic_write(Path(folder) / ATLAS, write)
 
 
-def load_atlas(folder: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The atlas arrays of a checkpoint folder (never unpickles), once its fingerprint matches the folder's weights."""
-    path = Path(folder) / ATLAS
-    rebuild = f"rebuild it with `python -m vae.atlas {folder}`."
+def _read_atlas(folder: str | os.PathLike, names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Arrays `names` (default: all) of a folder's atlas, unchecked; CheckpointError when missing or unreadable."""
+    path, rebuild = Path(folder) / ATLAS, f"rebuild it with `python -m vae.atlas {folder}`."
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+            return {k: npz[k] for k in npz.files if names is None or k in names}
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing; {rebuild}") from None
     except Exception as err:  # zipfile.BadZipFile, ValueError (pickled object arrays), OSError...
         raise CheckpointError(f"{path} is corrupt ({type(err).__name__}); {rebuild}") from None
-    recorded = arrays.pop(FINGERPRINT, None)
-    if recorded is None or recorded.shape != () or str(recorded) != weights_sha256(folder):
-        raise CheckpointError(f"{path} was not built from the weights beside it ({Path(folder) / WEIGHTS}); {rebuild}")
+
+
+def _check_fingerprint(folder: str | os.PathLike, recorded: np.ndarray | None, fingerprint: str | None) -> None:
+    if recorded is None or recorded.shape != () or str(recorded) != (fingerprint or weights_sha256(folder)):
+        raise CheckpointError(
+            f"{Path(folder) / ATLAS} was not built from the weights beside it ({Path(folder) / WEIGHTS}); "
+            f"rebuild it with `python -m vae.atlas {folder}`."
+        )
+
+
+def load_atlas(folder: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The atlas arrays of a checkpoint folder (never unpickles), once its fingerprint matches the folder's weights."""
+    arrays = _read_atlas(folder)
+    _check_fingerprint(folder, arrays.pop(FINGERPRINT, None), None)
     return arrays
+
+
+def check_atlas(folder: str | os.PathLike, fingerprint: str | None = None) -> None:
+    """Raise `load_atlas`'s CheckpointError when the folder's atlas is missing, unreadable or stale, reading only the
+    fingerprint it records; `fingerprint` is the weights' `weights_sha256` when the caller has it already."""
+    _check_fingerprint(folder, _read_atlas(folder, (FINGERPRINT,)).get(FINGERPRINT), fingerprint)
 
 
 def save_train_state(
@@ -162,13 +186,14 @@ def save_train_state(
     progress: dict,
     average: Model | None = None,
 ) -> None:
-    """Full-precision weights (and their moving average), optimizer moments and `progress`, for --resume."""
-    tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    """Full-precision weights (and their moving average), optimizer moments and `progress`, for --resume; copied to
+    the CPU, so a run continues on any device."""
+    tensors = {f"model.{k}": v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     if average is not None:
-        tensors |= {f"average.{k}": v.detach().clone() for k, v in average.state_dict().items()}
+        tensors |= {f"average.{k}": v.detach().to("cpu", copy=True) for k, v in average.state_dict().items()}
     for i, state in optimizer.state_dict()["state"].items():
         for name, value in state.items():
-            tensors[f"optim.{i}.{name}"] = torch.as_tensor(value).clone()
+            tensors[f"optim.{i}.{name}"] = torch.as_tensor(value).to("cpu", copy=True)
     tensors["epochs_done"] = torch.tensor(epochs_done)
     metadata = {"progress": json.dumps(progress)}
     atomic_write(Path(folder) / TRAIN_STATE, lambda tmp: save_file(tensors, tmp, metadata=metadata))

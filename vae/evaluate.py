@@ -10,7 +10,7 @@ import torch
 
 from vae.checkpoint import CheckpointError, load_model
 from vae.cli import ArgumentParser
-from vae.data import DatasetMissingError, Split, load_split
+from vae.data import DatasetFormatError, DatasetMissingError, Split, dataset_of
 from vae.models import VAE, Model
 from vae.objectives import iwae_bound
 from vae.scores import score_images
@@ -48,7 +48,7 @@ def evaluate(model: Model, split: Split, iwae_k: int = 100, seed: int = 0) -> di
 def _parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="python -m vae.evaluate",
-        description="Evaluate a trained checkpoint on the 10,000-image test split of its dataset.",
+        description="Evaluate a trained checkpoint on the test split of its dataset.",
         epilog="Example: python -m vae.evaluate checkpoints/mnist-vae-z2 --json",
     )
     p.add_argument("checkpoint", help="checkpoint folder, e.g. checkpoints/mnist-vae-z2")
@@ -65,15 +65,15 @@ def main(argv: list[str] | None = None) -> int:
         _parser().error("--iwae-k must be 0 or more")
     try:
         model, card = load_model(args.checkpoint)
-        split = load_split(card["dataset"], train=False, root=args.data_dir)
-    except (CheckpointError, DatasetMissingError) as err:
+        split = dataset_of(card).split(train=False, root=args.data_dir)
+    except (CheckpointError, DatasetMissingError, DatasetFormatError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     metrics = evaluate(model, split, args.iwae_k, args.seed)
     if args.json:
         print(json.dumps(metrics))
     else:
-        print(f"{card.get('name', args.checkpoint)} on the {card['dataset']} test split (per image, nats):")
+        print(f"{card.get('name', args.checkpoint)} on the {dataset_of(card).title} test split (per image, nats):")
         for key, value in metrics.items():
             print(f"  {key:<13} {'n/a' if value is None else round(value, 3)}")
     return 0

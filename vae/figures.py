@@ -245,24 +245,27 @@ def posterior_traces(mean: Sequence[float], cov: np.ndarray | None, name: str = 
 
 def score_histogram_figure(
     inliers: np.ndarray,
-    outliers: np.ndarray,
+    outliers: np.ndarray | None,
     threshold: float,
-    names: tuple[str, str],
+    names: tuple[str, ...],
     score_label: str,
     user_score: float | None = None,
     bins: int = 80,
     height: int = 330,
 ) -> go.Figure:
-    """Overlaid histograms of the scores of two test splits (share of each split per bin), the threshold as a line."""
-    inliers, outliers = np.asarray(inliers, dtype=np.float64), np.asarray(outliers, dtype=np.float64)
-    both = np.concatenate([inliers, outliers])
+    """Overlaid histograms of the scores of two test splits (share of each split per bin), the threshold as a line;
+    `outliers` None: the model's own split alone."""
+    splits = [(np.asarray(inliers, dtype=np.float64), names[0], IN_COLOR)]
+    if outliers is not None:
+        splits.append((np.asarray(outliers, dtype=np.float64), names[1], OUT_COLOR))
+    both = np.concatenate([values for values, _, _ in splits])
     lo, hi = np.percentile(both, [0.2, 99.8])  # a few extreme scores would squeeze the rest into one bar
     lo, hi = min(lo, threshold), max(hi, threshold)
     if user_score is not None:
         lo, hi = min(lo, user_score), max(hi, user_score)
     edges = np.linspace(lo, hi + 1e-9 * max(abs(hi), 1), bins + 1)
     fig = go.Figure()
-    for values, name, color in ((inliers, names[0], IN_COLOR), (outliers, names[1], OUT_COLOR)):
+    for values, name, color in splits:
         counts, _ = np.histogram(values, bins=edges)  # the few scores outside [lo, hi] are left out
         fig.add_trace(
             go.Bar(
@@ -354,20 +357,21 @@ def roc_figure(
 
 def complexity_figure(
     in_bits: tuple[np.ndarray, np.ndarray],
-    out_bits: tuple[np.ndarray, np.ndarray],
+    out_bits: tuple[np.ndarray, np.ndarray] | None,
     line: tuple[float, float],
-    names: tuple[str, str],
+    names: tuple[str, ...],
     max_points: int = 2000,
     height: int = 360,
 ) -> go.Figure:
     """Negative log-likelihood against compressed length (both in bits) for two splits, with the fitted line.
 
-    `in_bits` and `out_bits` are (complexity, nll) pairs; `line` is (intercept, slope); each split is
-    subsampled evenly to `max_points`.
+    `in_bits` and `out_bits` are (complexity, nll) pairs (`out_bits` None: the model's own split alone); `line` is
+    (intercept, slope); each split is subsampled evenly to `max_points`.
     """
     fig = go.Figure()
     xs = []
-    for (complexity, nll), name, color in ((in_bits, names[0], IN_COLOR), (out_bits, names[1], OUT_COLOR)):
+    splits = [(in_bits, names[0], IN_COLOR)] + ([(out_bits, names[1], OUT_COLOR)] if out_bits is not None else [])
+    for (complexity, nll), name, color in splits:
         keep = np.linspace(0, len(complexity) - 1, min(max_points, len(complexity))).astype(int)
         xs.append(np.asarray(complexity)[keep])
         fig.add_trace(
@@ -394,4 +398,63 @@ def complexity_figure(
     styled(fig, height, margin=dict(l=55), legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     fig.update_xaxes(title="compressed length (PNG bits)")
     fig.update_yaxes(title="negative log-likelihood (bits)")
+    return fig
+
+
+# --- Training -----------------------------------------------------------------------------------------------------
+
+RECON_COLOR = "#4C78A8"
+KL_COLOR = "#E45756"
+
+
+def loss_curve_figure(
+    epochs: np.ndarray, recon: np.ndarray, kl: np.ndarray, beta: float, variational: bool = True, height: int = 380
+) -> go.Figure:
+    """The training loss split in two panels over epochs (P,): reconstruction on top, KL (and β·KL when β ≠ 1)
+    below, both in nats per image; an autoencoder (no KL) gets the top panel alone."""
+    from plotly.subplots import make_subplots
+
+    rows = 2 if variational else 1
+    titles = ("reconstruction", "KL" if beta == 1 else "KL and β·KL")[:rows]
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=titles)
+    line = dict(mode="lines", hovertemplate="epoch %{x:.2f}: %{y:.2f} nats<extra>%{fullData.name}</extra>")
+    fig.add_trace(go.Scatter(x=epochs, y=recon, name="reconstruction", line=dict(color=RECON_COLOR), **line), 1, 1)
+    if variational:
+        fig.add_trace(go.Scatter(x=epochs, y=kl, name="KL", line=dict(color=KL_COLOR), **line), 2, 1)
+        if beta != 1:
+            scaled = np.asarray(kl) * beta
+            fig.add_trace(
+                go.Scatter(x=epochs, y=scaled, name="β·KL", line=dict(color=KL_COLOR, dash="dot"), **line), 2, 1
+            )
+    styled(fig, height, margin=dict(t=25), showlegend=variational and beta != 1, uirevision="loss-curve")
+    fig.update_annotations(font_size=13)
+    fig.update_xaxes(title="epoch", row=rows, col=1)
+    fig.update_yaxes(title="nats per image")
+    fig.update_yaxes(type="log", row=1, col=1)  # the first steps' losses are several times the later ones
+    return fig
+
+
+def live_map_figure(
+    coords: np.ndarray, labels: np.ndarray, class_names: Sequence[str], axis_titles: tuple[str, str], height: int = 380
+) -> go.Figure:
+    """The latent map of a run in training: codes (N, 2) coloured by labels (N,), drawn as SVG, which a browser without
+    a GPU redraws every few seconds far more cheaply than WebGL points (bench/README.md); a few thousand points."""
+    coords, labels = np.asarray(coords, dtype=np.float32), np.asarray(labels)
+    fig = go.Figure()
+    for c, name in enumerate(class_names):
+        mask = labels == c
+        fig.add_trace(
+            go.Scatter(
+                x=coords[mask, 0],
+                y=coords[mask, 1],
+                mode="markers",
+                name=str(name),
+                marker=dict(size=4, color=CLASS_COLORS[c % len(CLASS_COLORS)], opacity=0.7),
+                hoverinfo="skip",
+            )
+        )
+    styled(fig, height, margin=dict(l=45, t=10, b=40), legend=dict(itemsizing="constant", font=dict(size=12)))
+    fig.update_xaxes(title=axis_titles[0], range=list(padded_range(coords[:, 0])), zeroline=False)
+    fig.update_yaxes(title=axis_titles[1], range=list(padded_range(coords[:, 1])), zeroline=False)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig

@@ -3,7 +3,8 @@
 `decode_image` reads untrusted bytes safely (size limit, first frame, 16-bit and CMYK handled);
 `prepare_image` then repeats how the datasets were made: EXIF orientation, alpha composited,
 grayscale, light background inverted, background to black, cropped to the ink, scaled and placed
-in 28x28 (MNIST: longer side 20 px, centred by mass; Fashion-MNIST: longer side 28 px, centred).
+in 28x28 (MNIST: longer side 20 px, centred by mass; Fashion-MNIST and any other dataset: longer side 28 px,
+centred).
 Every failure raises `ImageError`, whose message is one sentence meant for the user.
 """
 
@@ -263,9 +264,8 @@ def place_centred(patch: np.ndarray, size: int = SIZE) -> np.ndarray:
 def prepare_image(
     image: Image.Image, dataset: str, auto_invert: bool = True, notes: tuple[str, ...] = (), orientation: int = 1
 ) -> Prepared:
-    """Prepare a decoded image (mode L, RGB or RGBA) like the training data of `dataset`, keeping every step."""
-    if dataset not in ("mnist", "fashion-mnist"):
-        raise ValueError(f"unknown dataset {dataset!r}; choose 'mnist' or 'fashion-mnist'")
+    """Prepare a decoded image (mode L, RGB or RGBA) like the training data of `dataset`, keeping every step: framed
+    like MNIST's digits for 'mnist', else centred and filling the frame like Fashion-MNIST (and the user's data)."""
     steps = [Step("Your image", f"{image.width} x {image.height} px", thumbnail(image, THUMBNAIL))]
 
     image = apply_orientation(image, orientation)

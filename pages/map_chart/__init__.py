@@ -4,25 +4,33 @@
 of the map. This component keeps the drawn figure until a new one arrives (by id) and moves the crosshair with
 Plotly.relayout. It reports clicks anywhere on the plot area, and box or lasso selections, in the shape of
 st.plotly_chart's selection: {"event": ms, "selection": {"points": [...], "box": [...], "lasso": [...]}}.
+
+Beside the map, the decode panel: the decoded image and one slider per latent dimension. Once the map is drawn the
+chart loads the browser runtime (pages/webmodel) and the model's decoder, and from then on decodes in the browser
+while a slider moves or the pointer hovers the map; it reports a slider's code on release, {"event", "code"}. Where
+the runtime cannot load it says so once ({"runtime": "unavailable"}, kept in later events) and shows the server's
+decoded image instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import plotly
 import streamlit as st
 import streamlit.components.v1 as components
 from plotly.basedatatypes import BaseTraceType
 from plotly.io.json import to_json_plotly
 
+from pages.webmodel import RUNTIME_SCRIPTS, browser_model, stage_component
 from vae.figures import CROSSHAIR_COLOR
 
 _SOURCE = Path(__file__).parent
@@ -44,34 +52,84 @@ def _version(script: Path) -> str | None:
 
 
 def component_dir() -> Path:
-    """A folder holding our page and script next to plotly.js (`plotly_js`), served together.
-
-    Made once per version of those files, in the user's cache folder, so the served plotly.js can be either.
-    """
-    source = plotly_js()
-    digest = hashlib.sha256(str(source).encode() + (_version(source) or "").encode())
-    for name in _FILES:
-        digest.update((_SOURCE / name).read_bytes())
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vae-explorer"
-    target = cache / f"map-chart-{digest.hexdigest()[:12]}"
-    if not (target / "plotly.min.js").exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=cache))
-        for name in _FILES:
-            shutil.copy(_SOURCE / name, staging / name)
-        shutil.copy(source, staging / "plotly.min.js")  # last: its presence marks a complete folder
-        try:
-            staging.rename(target)
-        except OSError:  # another server process made it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    """The served folder: our page and script, plotly.js (`plotly_js`) and the browser runtime
+    (`pages.webmodel.stage_component`), made once per version of those files in the user's cache folder."""
+    return stage_component("latent_map", _SOURCE, _FILES, extra={"plotly.min.js": plotly_js()})
 
 
-_latent_map = components.declare_component("latent_map", path=str(component_dir()))
+_ROOT = component_dir()
+_latent_map = components.declare_component("latent_map", path=str(_ROOT))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _model_url(folder: str, weights_mtime_ns: int) -> str | None:
+    return browser_model(_ROOT, Path(folder))
+
+
+def model_url(folder: Path) -> str | None:
+    """The URL, relative to the chart's page, of the checkpoint's browser decoder; None where it cannot be exported
+    (the server decodes then). Staged once per folder and version of its weights."""
+    try:
+        mtime = (Path(folder) / "model.safetensors").stat().st_mtime_ns
+    except OSError:
+        return None
+    return _model_url(str(folder), mtime)
 
 
 def figure_id(figure_json: str) -> str:
     return hashlib.sha1(figure_json.encode()).hexdigest()
+
+
+MAPS = "maps"
+
+
+def map_points_url(coords: np.ndarray, codes: np.ndarray) -> str:
+    """The URL, relative to the chart's page, of a binary file of the map's points: float32 map positions (N, 2),
+    then their codes (N, z). The chart reads it for UMAP, which has no inverse: the browser takes the mean code
+    of the nearest map points, as `vae.latent.MapProjection` does. Written once per content."""
+    data = np.concatenate([np.asarray(coords, "<f4").ravel(), np.asarray(codes, "<f4").ravel()]).tobytes()
+    name = f"{hashlib.sha256(data).hexdigest()[:16]}.f32"
+    target = _ROOT / MAPS / name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix="staging-", delete=False) as f:
+            f.write(data)
+        os.replace(f.name, target)
+    return f"{MAPS}/{name}"
+
+
+@dataclass(frozen=True)
+class DecodePanel:
+    """The decode panel beside the map: one slider per latent dimension and the decoded image.
+
+    The browser decodes while a slider moves or the pointer hovers the map (`model`), and reports the code on
+    release; where it cannot, it shows `image`, the server's decode of `code`.
+    """
+
+    code: tuple[float, ...]  # (z,) the decoded point the sliders show
+    ranges: tuple[tuple[float, float], ...]  # (z, 2) each slider's low and high end
+    step: float
+    image: str  # the server's decode of `code`: a 28 x 28 PNG as a data: URI
+    model: str | None  # `model_url`, or None: the server decodes
+    # {"kind": "latent"}, {"kind": "pca", "mean": (z,), "components": (2, z)} or
+    # {"kind": "umap", "points": map_points_url(...), "k": nearest points averaged}
+    projection: dict
+
+    def args(self) -> dict:
+        labels = [subscript(i) for i in range(len(self.code))]
+        panel = {"ranges": self.ranges, "step": self.step, "labels": labels, "projection": self.projection}
+        return {
+            "code": tuple(float(v) for v in self.code),
+            "image": self.image,
+            "model": self.model,
+            "panel": json.dumps(panel),
+            "runtime": json.dumps(RUNTIME_SCRIPTS),
+        }
+
+
+def subscript(i: int) -> str:
+    """The label of latent dimension i: z₁, z₂, …"""
+    return "z" + str(i + 1).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
 
 
 def map_chart(
@@ -79,13 +137,20 @@ def map_chart(
     *,
     overlays: Sequence[BaseTraceType] = (),
     crosshair: Sequence[float] | None,
+    panel: DecodePanel | None = None,
+    tiles: int | None = None,
     key: str,
     height: int,
     color: str = CROSSHAIR_COLOR,
 ) -> dict | None:
-    """Draw the map (a Plotly figure as JSON), `overlays` on top and a crosshair at `crosshair`.
+    """Draw the map (a Plotly figure as JSON), `overlays` on top and a crosshair at `crosshair`, with the decode
+    panel beside it (none without `panel`: the map alone).
 
-    Returns the last click or selection. Changing `overlays` redraws only them; moving the crosshair redraws nothing.
+    `tiles`: the manifold overlay's tiles per side when the figure has it; after a zoom or pan the browser
+    decodes that many for the visible range (where it can decode).
+
+    Returns the last click, selection or slider release. Changing `overlays` redraws only them; moving the
+    crosshair redraws nothing.
     """
     # Only plain values (str, number, tuple, None): for a list or dict Streamlit checks whether it is a data
     # frame, and that check imports pandas on the first visit (bench/README.md).
@@ -97,6 +162,8 @@ def map_chart(
         crosshair=point,
         height=height,
         color=color,
+        tiles=tiles,
+        **(panel.args() if panel is not None else {}),
         key=key,
         default=None,
     )
@@ -110,10 +177,12 @@ class ChartEvent:
     points: tuple[dict, ...] = ()
     box: tuple[dict, ...] = ()
     lasso: tuple[dict, ...] = ()
+    code: tuple[float, ...] | None = None  # a slider released: the panel's code (z,)
+    runtime_unavailable: bool = False  # the browser could not load its decoder: the server decodes
 
     @property
     def empty(self) -> bool:
-        return not (self.points or self.box or self.lasso)
+        return not (self.points or self.box or self.lasso or self.code)
 
     def test_indices(self) -> list[int]:
         """Test-image indices of the selected points (the map's class traces carry them as customdata)."""
@@ -135,5 +204,11 @@ class ChartEvent:
 
 def chart_event(key: str) -> ChartEvent:
     """The last event of the map chart with this key (empty before the first)."""
-    selection = (st.session_state.get(key) or {}).get("selection") or {}
-    return ChartEvent(*(tuple(selection.get(part) or ()) for part in ("points", "box", "lasso")))
+    value = st.session_state.get(key) or {}
+    selection = value.get("selection") or {}
+    code = value.get("code")
+    return ChartEvent(
+        *(tuple(selection.get(part) or ()) for part in ("points", "box", "lasso")),
+        code=None if code is None else tuple(float(v) for v in code),
+        runtime_unavailable=value.get("runtime") == "unavailable",
+    )

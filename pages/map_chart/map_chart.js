@@ -6,6 +6,12 @@
 // shapes moved with Plotly.relayout.
 // Clicks anywhere in the plot area, and box or lasso selections, go back to Python as
 // {event, selection: {points, box, lasso}}, the shape of st.plotly_chart's selection.
+//
+// The decode panel beside the map: the decoded image and one slider per latent dimension. After the first draw
+// the page loads the browser runtime and the model's decoder (scripts injected then, so the first visit draws as
+// fast as before); from then on a slider's input and the pointer over the map are decoded here, once per animation
+// frame, and a slider reports its code to Python only on release ({event, code}). Where the runtime or the model
+// cannot load, the panel reports {runtime: "unavailable"} once and shows the image Python decodes.
 "use strict";
 
 const gd = document.getElementById("map");
@@ -21,13 +27,33 @@ let pointClicked = null; // the test image Plotly reported under the last click
 let lastClick = null; // the last click's pointerup, to tell a double click
 let drawing = Promise.resolve(); // renders run one after another (Plotly's calls are asynchronous)
 
+const canvas = document.getElementById("decoded");
+const caption = document.getElementById("caption");
+const slidersBox = document.getElementById("sliders");
+let panel = null; // {ranges, step, labels, projection} from Python, as a JSON string and parsed
+let sliders = []; // the <input type=range> elements, one per latent dimension
+let serverCode = null; // the last code Python sent (JSON), so only a new one moves the sliders
+let serverImage = null; // Python's decode of it (a data: URI)
+let decoder = null; // {url, model} once the browser decoder is loaded
+let runtime = "loading"; // "loading", "ready" or "unavailable"
+let runtimeStarted = null; // the promise that loads the runtime scripts, once
+let hovered = null; // the map point under the pointer, or null
+let frameRequested = false;
+let sliding = false; // a slider is held: Python's answers to earlier releases do not move it
+window.__decodedFrames = 0; // images decoded and painted in this page (browser tests read it)
+
 function post(type, data) {
   window.parent.postMessage({ isStreamlitMessage: true, type, ...data }, "*");
 }
 
-function report(selection) {
+function send(value) {
   // The event time makes every click a new value, also a second click on the same spot.
-  post("streamlit:setComponentValue", { value: { event: Date.now(), selection }, dataType: "json" });
+  if (runtime === "unavailable") value.runtime = "unavailable";
+  post("streamlit:setComponentValue", { value: { event: Date.now(), ...value }, dataType: "json" });
+}
+
+function report(selection) {
+  send({ selection });
 }
 
 function crosshairShapes(point) {
@@ -64,8 +90,291 @@ function themed(layout, theme) {
   };
 }
 
+// --- The decode panel ------------------------------------------------------------------------------------------
+
+slidersBox.addEventListener("pointerdown", () => { sliding = true; });
+document.addEventListener("pointerup", () => { sliding = false; }, true);
+
+function buildSliders(spec) {
+  slidersBox.replaceChildren();
+  slidersBox.classList.toggle("two", spec.labels.length > 4);
+  slidersBox.style.maxHeight = spec.labels.length > 4 ? "230px" : "";
+  sliders = spec.ranges.map(([lo, hi], i) => {
+    const label = document.createElement("label");
+    const name = document.createElement("b");
+    name.textContent = spec.labels[i];
+    const input = document.createElement("input");
+    // Steps of 0.01, so every code Python sends (two decimals) is on them; an arrow key moves by spec.step.
+    Object.assign(input, { type: "range", min: lo, max: hi, step: 0.01 });
+    input.addEventListener("keydown", (e) => {
+      const sign = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1 }[e.key];
+      if (!sign) return;
+      e.preventDefault();
+      input.value = Math.round((Number(input.value) + sign * spec.step) * 100) / 100;
+      input.dispatchEvent(new Event("input"));
+      input.dispatchEvent(new Event("change"));
+    });
+    input.setAttribute("aria-label", spec.labels[i]);
+    const value = document.createElement("span");
+    label.append(name, input, value);
+    slidersBox.append(label);
+    input.addEventListener("input", () => { showValues(); requestFrame(); });
+    input.addEventListener("change", () => send({ code: sliderCode() }));
+    return input;
+  });
+}
+
+function sliderCode() {
+  return sliders.map((s) => Math.round(Number(s.value) * 100) / 100);
+}
+
+function showValues() {
+  for (const s of sliders) s.nextElementSibling.textContent = Number(s.value).toFixed(2);
+  const code = sliderCode();
+  caption.textContent = code.length === 2
+    ? `z₁ = ${code[0] >= 0 ? "+" : ""}${code[0].toFixed(2)}, z₂ = ${code[1] >= 0 ? "+" : ""}${code[1].toFixed(2)}`
+    : `A ${code.length}-D code; the ring marks where it falls on the map.`;
+}
+
+// Map point (x, y) <-> code, as vae.latent.MapProjection does. UMAP has no inverse: the mean of the k nearest
+// test points, either way (null until the points are loaded).
+function toMap(code) {
+  const p = panel.projection;
+  if (p.kind === "latent") return [code[0], code[1]];
+  if (p.kind === "pca") return p.components.map((row) => row.reduce((sum, c, j) => sum + c * (code[j] - p.mean[j]), 0));
+  const points = umapPoints();
+  return points && nearestMean(points.codes, points.coords, code, p.k);
+}
+
+function toLatent(point) {
+  const p = panel.projection;
+  if (p.kind === "latent") return point;
+  if (p.kind === "pca") return p.mean.map((m, j) => m + point[0] * p.components[0][j] + point[1] * p.components[1][j]);
+  const points = umapPoints();
+  return points && nearestMean(points.coords, points.codes, point, p.k);
+}
+
+function umapPoints() {
+  return umap.points && umap.points.url === panel.projection.points ? umap.points : null;
+}
+
+// The mean of `values` (rows) at the k rows of `keys` nearest `query` (Euclidean); a scan of the 10,000 points.
+function nearestMean(keys, values, query, k) {
+  const dk = query.length, dv = values.length / (keys.length / dk), n = keys.length / dk;
+  const best = []; // [distance, row], ascending, at most k
+  for (let i = 0; i < n; i++) {
+    let d = 0;
+    for (let j = 0; j < dk; j++) d += (keys[i * dk + j] - query[j]) ** 2;
+    if (best.length === k && d >= best[k - 1][0]) continue;
+    let at = best.length === k ? k - 1 : best.length;
+    while (at > 0 && best[at - 1][0] > d) { best[at] = best[at - 1]; at--; }
+    best[at] = [d, i];
+  }
+  const mean = new Array(dv).fill(0);
+  for (const [, i] of best) for (let j = 0; j < dv; j++) mean[j] += values[i * dv + j] / best.length;
+  return mean;
+}
+
+// UMAP's points (map positions, then codes: float32), fetched once per file when the UMAP map is shown.
+const umap = { points: null, loading: null };
+function loadUmapPoints() {
+  const p = panel.projection;
+  if (p.kind !== "umap" || umap.loading === p.points) return;
+  umap.loading = p.points;
+  fetch(p.points)
+    .then((r) => { if (!r.ok) throw new Error(`${p.points}: HTTP ${r.status}`); return r.arrayBuffer(); })
+    .then((buffer) => {
+      const all = new Float32Array(buffer), n = all.length / (2 + sliders.length);
+      umap.points = { url: p.points, coords: all.subarray(0, 2 * n), codes: all.subarray(2 * n) };
+    })
+    .catch((err) => console.warn("latent map: UMAP points not loaded; hovering decodes nothing", err));
+}
+
+function paintProbabilities(probs) {
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(28, 28);
+  for (let i = 0; i < 784; i++) {
+    const v = Math.round(Math.min(Math.max(probs[i], 0), 1) * 255);
+    image.data.set([v, v, v, 255], 4 * i);
+  }
+  ctx.putImageData(image, 0, 0);
+  window.__decodedFrames += 1;
+}
+
+function paintServerImage() {
+  if (!serverImage) return;
+  const img = new Image();
+  const src = serverImage;
+  img.onload = () => {
+    if (runtime === "ready" || src !== serverImage) return; // the browser decodes by now, or a newer one came
+    canvas.getContext("2d").drawImage(img, 0, 0, 28, 28);
+  };
+  img.src = src;
+}
+
+function decodeHere(code) {
+  if (code.length !== decoder.model.latentDim) return; // another model's code, while its decoder loads
+  paintProbabilities(decoder.model.decode(Float32Array.from(code), 1));
+}
+
+// The pointer's point while it hovers the map, else the sliders' code: decoded once per animation frame.
+function requestFrame() {
+  if (frameRequested || !panel) return;
+  frameRequested = true;
+  requestAnimationFrame(() => {
+    frameRequested = false;
+    const code = sliderCode();
+    if (runtime === "ready") decodeHere((hovered && toLatent(hovered)) || code);
+    if (!hovered && shown.figureId) {
+      const point = toMap(code);
+      if (point) moveCrosshair(point);
+    }
+  });
+}
+
+function updatePanel(args) {
+  document.getElementById("panel").hidden = !args.panel;
+  if (!args.panel) return; // the map alone
+  if (args.panel !== panel?.json) {
+    panel = { ...JSON.parse(args.panel), json: args.panel };
+    buildSliders(panel);
+    serverCode = null;
+    loadUmapPoints();
+  }
+  const code = JSON.stringify(args.code);
+  if (code !== serverCode && !sliding) { // a new code from Python (a click, a button, a link): the sliders move
+    serverCode = code;
+    args.code.forEach((v, i) => { sliders[i].value = v; });
+    showValues();
+    if (runtime === "ready") decodeHere(args.code);
+  }
+  if (args.image !== serverImage) {
+    serverImage = args.image;
+    if (runtime !== "ready") paintServerImage();
+  }
+  wantModel(args.model);
+}
+
+// Another model chosen: the server's images until its decoder is loaded.
+let wantedModel = null;
+function wantModel(url) {
+  const previous = wantedModel;
+  wantedModel = url;
+  if (!decoder || runtime === "unavailable" || url === previous) return; // loadRuntime loads the first one
+  runtime = "loading";
+  paintServerImage();
+  loadDecoder(url).then(() => {
+    if (wantedModel !== url) return;
+    runtime = "ready";
+    decodeHere(sliderCode());
+  }).catch(fail);
+}
+
+function fail(err) {
+  console.warn("latent map: decoding on the server;", err);
+  runtime = "unavailable";
+  paintServerImage();
+  send({});
+}
+
+// --- The manifold overlay, following the view ------------------------------------------------------------------
+// Python lays its grid (Kingma & Welling's, over its span) on the figure. After a zoom or pan the browser decodes
+// args.tiles x args.tiles evenly spaced points of the visible range in one batch and lays them as one image.
+
+let tiles = null; // tiles per side while the overlay is on, else null
+let overlayRequested = false;
+
+let homeView = null; // the axes' ranges as a new view was first drawn (Plotly's, after keeping the aspect)
+let homeRevision = null; // that figure's uirevision: a figure with another starts a new view
+
+function currentView() {
+  return JSON.stringify([gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range]);
+}
+
+function viewIsHome() {
+  return currentView() === homeView;
+}
+
+function requestOverlay() {
+  if (!tiles || runtime !== "ready" || overlayRequested) return;
+  overlayRequested = true;
+  requestAnimationFrame(() => {
+    overlayRequested = false;
+    if (tiles && runtime === "ready") decodeOverlay(tiles);
+  });
+}
+
+function decodeOverlay(n) {
+  const [x0, x1] = gd._fullLayout.xaxis.range, [y0, y1] = gd._fullLayout.yaxis.range;
+  const [xl, xh] = [Math.min(x0, x1), Math.max(x0, x1)], [yl, yh] = [Math.min(y0, y1), Math.max(y0, y1)];
+  const dim = sliders.length, codes = new Float32Array(n * n * dim);
+  for (let r = 0; r < n; r++) { // row 0 at the top: the largest y
+    for (let c = 0; c < n; c++) {
+      const code = toLatent([xl + (c + 0.5) * (xh - xl) / n, yh - (r + 0.5) * (yh - yl) / n]);
+      if (!code) return; // UMAP before its points are loaded
+      codes.set(code, (r * n + c) * dim);
+    }
+  }
+  const probs = decoder.model.decode(codes, n * n);
+  const cell = 30; // a 28-pixel tile and a 2-pixel transparent gap, as Python's tiles fill 96% of their cell
+  const sheet = document.createElement("canvas");
+  sheet.width = sheet.height = n * cell;
+  const ctx = sheet.getContext("2d");
+  const image = ctx.createImageData(28, 28);
+  for (let t = 0; t < n * n; t++) {
+    for (let i = 0; i < 784; i++) {
+      const v = 255 - Math.round(Math.min(Math.max(probs[t * 784 + i], 0), 1) * 255); // ink dark on white
+      image.data.set([v, v, v, 255], 4 * i);
+    }
+    ctx.putImageData(image, (t % n) * cell + 1, Math.floor(t / n) * cell + 1);
+  }
+  const images = [{
+    source: sheet.toDataURL(), xref: "x", yref: "y", x: xl, y: yh, sizex: xh - xl, sizey: yh - yl,
+    xanchor: "left", yanchor: "top", sizing: "stretch", layer: "below", opacity: 0.85, name: "browser-overlay",
+  }];
+  base.layout.images = images; // kept when a selection redraws the overlays
+  window.__overlayDecodes = (window.__overlayDecodes || 0) + 1;
+  return Plotly.relayout(gd, { images });
+}
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`${src} did not load`));
+    document.head.appendChild(script);
+  });
+}
+
+async function loadDecoder(url) {
+  if (!url) throw new Error("this model has no browser decoder");
+  const model = await loadModel(url, { parts: ["decoder"] });
+  if (decoder) decoder.model.dispose();
+  decoder = { url, model };
+}
+
+// After the map is drawn: the runtime's scripts, then the decoder. Any failure leaves the server decoding.
+function loadRuntime(args) {
+  if (runtimeStarted || !args.panel) return;
+  runtimeStarted = (async () => {
+    if (typeof WebAssembly !== "object") throw new Error("no WebAssembly");
+    for (const src of JSON.parse(args.runtime)) await loadScript(src);
+    let url;
+    do { // until the model wanted is the one loaded (another may be chosen meanwhile)
+      url = wantedModel;
+      await loadDecoder(url);
+    } while (url !== wantedModel);
+    runtime = "ready";
+    decodeHere(sliderCode());
+    if (!viewIsHome()) requestOverlay();
+  })().catch(fail);
+}
+
 async function draw(args, theme) {
   color = args.color;
+  tiles = args.tiles;
+  updatePanel(args);
   if (args.height !== shown.height) post("streamlit:setFrameHeight", { height: args.height });
   shown.height = args.height;
   if (args.figure_id !== shown.figureId) {
@@ -74,6 +383,8 @@ async function draw(args, theme) {
     layout.margin = { ...(layout.margin || {}), t: Math.max(layout.margin?.t || 0, 28) }; // room for the modebar
     base = { data: figure.data, layout };
     home = homeAxes(figure.layout);
+    if (figure.layout.uirevision !== homeRevision) homeView = null; // another model or projection: a new view
+    homeRevision = figure.layout.uirevision;
   } else if (args.overlays === shown.overlays) {
     return moveCrosshair(args.crosshair);
   } else {
@@ -91,8 +402,12 @@ async function draw(args, theme) {
     displaylogo: false, scrollZoom: false, responsive: true,
     doubleClick: false, // Plotly's counts any two clicks within 300 ms, anywhere: see isDoubleClick
   });
+  const newFigure = args.figure_id !== shown.figureId;
   shown = { ...shown, figureId: args.figure_id, overlays: args.overlays, crosshair: JSON.stringify(args.crosshair) };
+  if (newFigure && homeView === null) homeView = currentView();
   listen();
+  loadRuntime(args);
+  if (!viewIsHome()) requestOverlay(); // a new grid in a zoomed view: the browser's tiles for what is visible
 }
 
 function plotArea() {
@@ -166,6 +481,9 @@ function listen() {
     });
   });
   gd.on("plotly_deselect", () => report({ points: [], box: [], lasso: [] }));
+  gd.on("plotly_relayout", (ev) => {
+    if (Object.keys(ev || {}).some((k) => k.startsWith("xaxis.") || k.startsWith("yaxis."))) requestOverlay();
+  });
   // Plotly reports clicks on points only; a press and release in place anywhere in the plot area is a click.
   document.addEventListener("pointerdown", (e) => {
     const dragmode = gd._fullLayout.dragmode;
@@ -180,6 +498,20 @@ function listen() {
     if (isDoubleClick(e)) resetAxes();
     setTimeout(() => clickAt(e), 0); // after Plotly's own mouseup, which reports a point under the pointer
   }, true);
+  // The pointer over the plot area decodes the point under it; off the plot, the image is the sliders' point again.
+  document.addEventListener("pointermove", (e) => {
+    const rect = plotArea();
+    const over = !pressed && e.buttons === 0 && inside(rect, e) && e.target.closest(".modebar") === null;
+    const { xaxis, yaxis } = gd._fullLayout;
+    const point = over ? [xaxis.p2d(e.clientX - rect.left), yaxis.p2d(e.clientY - rect.top)] : null;
+    if (point === null && hovered === null) return;
+    hovered = point;
+    requestFrame();
+  });
+  document.documentElement.addEventListener("pointerleave", () => {
+    hovered = null;
+    requestFrame();
+  });
 }
 
 // The frame is served by the app's own server, so it can reuse the app's web fonts (fonts load only when used).

@@ -1,0 +1,116 @@
+"""Decoding in the browser on /interpolate and /compare: two small Streamlit components sharing `live.js`.
+
+`scrubber` moves along an interpolation path and decodes every position in the browser; `compare_maps` draws two
+models' maps and decodes the point under the pointer with both. Where the browser runtime cannot load (its files
+blocked, no WebAssembly), each says so in one line and shows what the server decoded instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import streamlit.components.v1 as components
+
+from pages.common import Selection
+from pages.map_chart import plotly_js
+from pages.webmodel import browser_model, stage_component
+from vae import latent, rendering
+from vae.checkpoint import WEIGHTS
+
+_SOURCE = Path(__file__).parent
+_SCRUBBER = stage_component(
+    "interpolation_scrubber", _SOURCE, ("live.js", "scrubber.js"), extra={"index.html": _SOURCE / "scrubber.html"}
+)
+_COMPARE = stage_component(
+    "compare_maps",
+    _SOURCE,
+    ("live.js", "compare.js"),
+    extra={"index.html": _SOURCE / "compare.html", "plotly.min.js": plotly_js()},
+)
+_scrubber = components.declare_component("interpolation_scrubber", path=str(_SCRUBBER))
+_compare = components.declare_component("compare_maps", path=str(_COMPARE))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_model_url(component: str, folder: str, stamp: tuple[int, int]) -> str | None:
+    return browser_model(Path(component), Path(folder))
+
+
+def _model_url(component: Path, sel: Selection) -> str | None:
+    """`browser_model`, asked once per version of the weights (it hashes them on every call)."""
+    try:
+        info = (sel.folder / WEIGHTS).stat()
+    except OSError:
+        return None
+    return _cached_model_url(str(component), str(sel.folder), (info.st_mtime_ns, info.st_size))
+
+
+def _frames(images: np.ndarray) -> list[str]:
+    """Images (n, 28, 28) as PNG data URIs."""
+    return [rendering.data_uri(rendering.png_bytes(image)) for image in images]
+
+
+def scrubber(models: Sequence[tuple[str, Selection, dict[str, np.ndarray]]], a: int, b: int, *, key: str) -> None:
+    """A scrubber along the path from test image a's code to b's, decoded live by each model.
+
+    models: (caption, selection, its decoded strips {method: (steps, 28, 28)}) for each model shown; the strips are
+    what the scrubber steps through when the browser cannot decode.
+    """
+    spec = {
+        "steps": len(next(iter(models[0][2].values()))),
+        "models": [
+            {
+                "label": caption,
+                "url": _model_url(_SCRUBBER, s),
+                "z0": s.atlas["mu"][a].astype(float).tolist(),
+                "z1": s.atlas["mu"][b].astype(float).tolist(),
+                "frames": {method: _frames(frames) for method, frames in strips.items()},
+            }
+            for caption, s, strips in models
+        ],
+    }
+    # One string, not a list or dict: Streamlit would check those for a data frame, importing pandas.
+    _scrubber(spec=json.dumps(spec), height=225, key=key, default=None)
+
+
+def _inverse(projection: latent.MapProjection) -> dict | None:
+    """What the browser needs to turn a map point into a code: z = 2 the point, PCA its plane; UMAP has no inverse."""
+    if projection.kind == "latent":
+        return {"kind": "latent"}
+    if projection.kind == "pca":
+        return {
+            "kind": "pca",
+            "mean": projection.mean.astype(float).tolist(),
+            "components": projection.components.astype(float).tolist(),
+        }
+    return None
+
+
+def compare_maps(models: Sequence[tuple[str, Selection, str]], *, key: str, height: int = 470) -> None:
+    """Both models' maps side by side; the point under the pointer on either map, decoded by both, side by side.
+
+    models: (caption, selection, its map as Plotly figure JSON) for each model. Where the browser cannot decode, a
+    click on a map comes back here (as {event, x, y}) and both models decode that point on the server.
+    """
+    spec = {
+        "models": [
+            {
+                "label": caption,
+                "figure": figure,
+                "url": _model_url(_COMPARE, s),
+                "projection": _inverse(s.projection()),
+            }
+            for caption, s, figure in models
+        ]
+    }
+    click = st.session_state.get(key)
+    served = None
+    if isinstance(click, dict) and "x" in click:
+        point = np.array([[float(click["x"]), float(click["y"])]], dtype=np.float32)
+        images = np.stack([latent.decode(s.model, s.projection().to_latent(point))[0] for _, s, _ in models])
+        served = json.dumps({"x": float(point[0, 0]), "y": float(point[0, 1]), "images": _frames(images)})
+    _compare(spec=json.dumps(spec), served=served, height=height, key=key, default=None)

@@ -1,0 +1,329 @@
+"""The live files of a watched run (vae.live) and the one-run-at-a-time supervisor (vae.jobs), on real data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vae import jobs
+from vae.checkpoint import ATLAS, CARD, TRAIN_STATE, read_card
+from vae.data import CLASS_NAMES, Split, load_split
+from vae.live import (
+    DONE,
+    FAILED,
+    LIVE,
+    STOPPED,
+    TRAINING,
+    LiveWriter,
+    map_subset,
+    project_2d,
+    read_live,
+    read_live_map,
+)
+from vae.models import ModelConfig, build_model
+from vae.train import TrainConfig, TrainingDiverged, _parser, config_from_args, start_run, train_epoch
+
+SMALL = TrainConfig(model=ModelConfig(hidden=(32,)), epochs=2, batch_size=100)
+
+
+@pytest.fixture(scope="module")
+def mnist_test(data_dir) -> Split:
+    return load_split("mnist", False, data_dir)
+
+
+def _writer(folder: Path, test: Split, config: TrainConfig = SMALL) -> LiveWriter:
+    return LiveWriter(folder, test, config, CLASS_NAMES["mnist"], watch_parent=False)
+
+
+def _steps(writer: LiveWriter, model, n: int) -> None:
+    for i in range(n):
+        writer.step(model, torch.tensor(200.0 - i), torch.tensor(1.0 + i / 100))
+
+
+def test_the_live_files_round_trip(tmp_path, mnist_test):
+    model = build_model(SMALL.model)
+    with _writer(tmp_path, mnist_test) as writer:
+        writer.begin(model, 0, n_batches=50)
+        _steps(writer, model, 50)
+        writer.epoch_done(model, 1)
+        live = read_live(tmp_path)
+        assert (live.state, live.epoch, live.epochs, live.step, live.steps) == (TRAINING, 1, 2, 50, 100)
+        assert live.eta_s is not None and live.eta_s >= 0 and 0.49 < live.fraction < 0.51
+        _steps(writer, model, 50)
+        writer.epoch_done(model, 2)  # the last epoch: its map is drawn whenever the one before was
+        writer.evaluated({"neg_elbo": 150.0, "recon": 145.0, "kl": 5.0})
+    live = read_live(tmp_path)
+    assert live.state == DONE and live.metrics["neg_elbo"] == 150.0 and live.eta_s is None
+    assert live.class_names == CLASS_NAMES["mnist"] and live.kind == "vae" and live.beta == 1.0
+    np.testing.assert_array_equal(live.curve_step, np.arange(10, 101, 10))
+    np.testing.assert_allclose(live.recon[:5], [195.5, 185.5, 175.5, 165.5, 155.5])  # means over each stretch
+    np.testing.assert_allclose(live.curve_epoch, np.arange(1, 11) / 5)
+
+    shown = read_live_map(tmp_path)
+    subset = map_subset(len(mnist_test))
+    assert shown.coords.shape == (2000, 2) and shown.coords.dtype == np.float32 and shown.axes == "z"
+    np.testing.assert_array_equal(shown.labels, mnist_test.labels[subset].numpy())
+    with torch.no_grad():
+        expected = model.encode(mnist_test.as_float(torch.from_numpy(subset)))[0].numpy()
+    np.testing.assert_allclose(shown.coords, expected, atol=1e-5)
+    assert shown.prior.shape == (8, 8, 28, 28) and shown.prior.dtype == np.uint8 and shown.step == 100
+
+
+def test_beyond_two_dimensions_the_map_shows_principal_components(tmp_path, mnist_test):
+    config = replace(SMALL, model=ModelConfig(hidden=(32,), latent_dim=16))
+    model = build_model(config.model)
+    writer = _writer(tmp_path, mnist_test, config)
+    writer.begin(model, 0, n_batches=10)
+    shown = read_live_map(tmp_path)
+    assert shown.axes == "pca" and shown.coords.shape == (2000, 2)
+    codes = np.random.default_rng(1).standard_normal((300, 5)) * [5, 2, 1, 0.1, 0.1]
+    projected = project_2d(codes)
+    assert projected[:, 0].var() > projected[:, 1].var() > 0.5  # the two widest directions, widest first
+
+
+def test_a_resumed_run_keeps_the_curve_of_its_complete_epochs(tmp_path, mnist_test):
+    model = build_model(SMALL.model)
+    first = _writer(tmp_path, mnist_test)
+    first.begin(model, 0, n_batches=50)
+    _steps(first, model, 80)  # killed in the second epoch, at step 80
+    first._write_json()
+    second = _writer(tmp_path, mnist_test)
+    second.begin(model, 1, n_batches=50)
+    live = read_live(tmp_path)
+    assert live.curve_step.tolist() == [10, 20, 30, 40, 50] and live.step == 50 and live.first_step == 50
+
+
+@pytest.mark.parametrize(
+    ("error", "state", "message"),
+    [
+        (KeyboardInterrupt(), STOPPED, None),
+        (
+            TrainingDiverged("the loss became nan at epoch 1, step 3; lower --lr (or --beta) and train again."),
+            FAILED,
+            "the loss became nan at epoch 1, step 3; lower --lr (or --beta) and train again.",
+        ),
+    ],
+)
+def test_how_a_run_ends_is_recorded(tmp_path, mnist_test, error, state, message):
+    model = build_model(SMALL.model)
+    with pytest.raises(type(error)), _writer(tmp_path, mnist_test) as writer:
+        writer.begin(model, 0, n_batches=50)
+        raise error
+    live = read_live(tmp_path)
+    assert (live.state, live.message) == (state, message)
+
+
+def test_a_run_refused_before_it_began_leaves_the_folder_live_files_as_they_were(tmp_path, mnist_test):
+    (tmp_path / LIVE).write_text('{"old": true}')
+    with pytest.raises(RuntimeError), _writer(tmp_path, mnist_test):
+        raise RuntimeError("the run in this folder was started with other settings")
+    assert json.loads((tmp_path / LIVE).read_text()) == {"old": True}
+
+
+def test_watching_a_run_changes_nothing_it_learns(tmp_path, mnist_test, data_dir):
+    data = load_split("mnist", True, data_dir)
+    data = Split(data.images[:1000], data.labels[:1000])
+    weights = []
+    for observer in (None, _writer(tmp_path, mnist_test)):
+        model, optimizer, _ = start_run(SMALL, data)
+        if observer is not None:
+            observer.map_every_s = observer.json_every_s = 0.0  # draw the map at every step
+            observer.begin(model, 0, n_batches=10)
+        train_epoch(model, optimizer, data, SMALL, 0, observer=observer)
+        weights.append([p.detach().clone() for p in model.parameters()])
+    assert read_live_map(tmp_path).step == 10
+    for a, b in zip(*weights, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_command_line_of_a_config_asks_for_that_config():
+    config = TrainConfig(
+        dataset="fashion-mnist",
+        model=ModelConfig(kind="ae", arch="conv", latent_dim=16, channels=(16, 48), activation="elu"),
+        epochs=7,
+        batch_size=64,
+        lr=0.1 + 0.2,  # not a short decimal: it must survive the trip exactly
+        beta=0.5,
+        seed=3,
+        schedule="constant",
+        weight_decay=0.01,
+        ema=0.999,
+        output_bias="random",
+    )
+    assert config_from_args(_parser().parse_args(jobs.command_line(config))) == config
+
+
+def test_bad_settings_get_one_sentence_each():
+    with pytest.raises(jobs.SettingsError) as caught:
+        jobs.build_config({"latent_dim": 0, "hidden": (256,)}, {"lr": 0.0, "epochs": 0, "seed": 1})
+    problems = caught.value.problems
+    assert len(problems) == 3
+    assert any(p.startswith("latent_dim must be a whole number of at least 1") for p in problems)
+    assert any(p.startswith("lr must be a positive number") for p in problems)
+    assert any(p.startswith("epochs must be a whole number of at least 1") for p in problems)
+    assert all(p.endswith(".") and p.count(". ") == 0 for p in problems)
+    assert jobs.build_config({"hidden": (64,)}, {"epochs": 3}) == TrainConfig(model=ModelConfig(hidden=(64,)), epochs=3)
+
+
+def _lock(root: Path, pid: int, folder: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / jobs.LOCK).write_text(json.dumps({"pid": pid, "folder": str(folder), "started": time.time()}))
+
+
+def test_a_lock_left_by_a_dead_run_or_naming_another_program_is_ignored(tmp_path):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    _lock(tmp_path, finished.pid, tmp_path / "old-run")
+    job = jobs.current_job(tmp_path)
+    assert job is not None and job.name == "old-run" and not job.alive
+    assert jobs.active_job(tmp_path) is None
+    _lock(tmp_path, os.getpid(), tmp_path / "old-run")  # a number reused by a process that is no training run
+    assert jobs.active_job(tmp_path) is None
+
+
+def test_a_second_start_is_refused_while_a_run_lives(tmp_path):
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "vae.train"])  # looks like a run
+    try:
+        _lock(tmp_path, runner.pid, tmp_path / "busy-run")
+        with pytest.raises(jobs.RunBusyError, match=r"A run is already training \(busy-run\)"):
+            jobs.start(SMALL, tmp_path)
+        assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []  # no folder made, nothing started
+    finally:
+        runner.kill()
+        runner.wait()
+    assert jobs.active_job(tmp_path) is None
+
+
+def test_resumable_runs_are_the_watched_unfinished_ones(tmp_path):
+    def run(name: str, state: str, finished: bool = False, train_state: bool = True) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / LIVE).write_text(
+            json.dumps(
+                {
+                    "state": state,
+                    "name": name,
+                    "kind": "vae",
+                    "beta": 1,
+                    "class_names": ["0"],
+                    "epoch": 1,
+                    "epochs": 2,
+                    "step": 5,
+                    "steps": 10,
+                    "elapsed_s": 1,
+                    "eta_s": None,
+                    "first_step": 0,
+                    "curve": {"step": [], "recon": [], "kl": []},
+                }
+            )
+        )
+        if train_state:
+            (folder / TRAIN_STATE).write_bytes(b"")
+        (folder / CARD).write_text(json.dumps({"metrics": {"neg_elbo": 1.0} if finished else None}))
+        if finished:
+            (folder / ATLAS).write_bytes(b"")
+        return folder
+
+    stopped, killed = run("stopped", STOPPED), run("killed", TRAINING)
+    run("done", DONE, finished=True)
+    run("diverged", FAILED)
+    run("before-first-epoch", STOPPED, train_state=False)
+    unwatched = tmp_path / "cli-run"
+    unwatched.mkdir()
+    (unwatched / TRAIN_STATE).write_bytes(b"")
+    assert set(jobs.resumable_runs(tmp_path)) == {stopped.resolve(), killed.resolve()}
+
+
+@pytest.mark.slow
+def test_two_starts_at_once_start_one_run(tmp_path, digits_npz):
+    config = replace(SMALL, dataset=str(digits_npz), epochs=50)
+    results: list = []
+
+    def press_start() -> None:
+        try:
+            results.append(jobs.start(config, tmp_path))
+        except jobs.RunBusyError as err:
+            results.append(err)
+
+    threads = [threading.Thread(target=press_start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    started = [r for r in results if isinstance(r, jobs.Job)]
+    assert len(started) == 1 and sum(isinstance(r, jobs.RunBusyError) for r in results) == 1
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
+    jobs.stop(tmp_path)
+    _wait(lambda: not jobs.current_job(tmp_path).alive)
+
+
+def _wait(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)  # polling a process of its own
+
+
+@pytest.mark.slow
+def test_stop_keeps_the_last_complete_epoch_and_resume_goes_on_from_it(tmp_path, digits_npz, data_dir, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+    config = replace(SMALL, dataset=str(digits_npz), epochs=400)  # far longer than the test waits
+    job = jobs.start(config, tmp_path, threads=1)
+    _wait(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 2)
+    jobs.stop(tmp_path)
+    _wait(lambda: not jobs.current_job(tmp_path).alive)
+    live = read_live(job.folder)
+    assert live.state == STOPPED and live.epoch >= 2
+    assert read_card(job.folder)["training"]["epochs_done"] == live.epoch
+    assert jobs.resumable_runs(tmp_path) == [job.folder]
+    assert "interrupted" in jobs.last_log_line(job.folder)
+
+    resumed = jobs.resume(job.folder, tmp_path, threads=1)
+    assert resumed.folder == job.folder and jobs.active_job(tmp_path) == resumed
+    kept = live.epoch
+    _wait(lambda: (now := read_live(job.folder)) is not None and now.first_step > 0 and now.epoch > kept)
+    jobs.stop(tmp_path)
+    _wait(lambda: not jobs.current_job(tmp_path).alive)
+    live = read_live(job.folder)
+    assert live.first_step == kept * 20  # it went on from the kept epoch (2,000 images in batches of 100)
+    assert live.state == STOPPED and read_card(job.folder)["training"]["epochs_done"] == live.epoch > kept
+    assert live.curve_step[0] == 10 and np.all(np.diff(live.curve_step) > 0)  # one curve across both sessions
+
+
+@pytest.mark.slow
+def test_a_killed_server_leaves_a_resumable_run(tmp_path, digits_npz, data_dir, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+    config = replace(SMALL, dataset=str(digits_npz), epochs=400)
+    script = (
+        "import json, sys, time; from vae import jobs; from vae.models import ModelConfig; "
+        "from vae.train import TrainConfig; d = json.loads(sys.argv[1]); "
+        "jobs.start(TrainConfig(**{**d, 'model': ModelConfig.from_dict(d['model'])}), sys.argv[2], threads=1); "
+        "time.sleep(600)"
+    )
+    config_json = json.dumps(config.to_dict())
+    server = subprocess.Popen([sys.executable, "-c", script, config_json, str(tmp_path)])  # stands in for the app
+
+    def trained_an_epoch() -> bool:
+        job = jobs.current_job(tmp_path)
+        live = read_live(job.folder) if job is not None else None
+        return live is not None and live.epoch >= 1
+
+    try:
+        _wait(trained_an_epoch)
+    finally:
+        server.kill()
+        server.wait()
+    job = jobs.current_job(tmp_path)
+    _wait(lambda: not jobs.current_job(tmp_path).alive)  # the run noticed and stopped as on Ctrl-C
+    assert read_live(job.folder).state == STOPPED
+    assert jobs.resumable_runs(tmp_path) == [job.folder]

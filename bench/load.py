@@ -5,6 +5,7 @@ each image it is shown is the one the model gives for *its own* input, and times
 
     python -m bench.load                       # 20 sessions x 25 interactions per page, own server
     python -m bench.load --url http://127.0.0.1:8501 --sessions 5 --interactions 10 --json load.json
+    python -m bench.load --sessions 1,20 --pages map --interactions 5   # 1 session, then 20, on one server
 
 Without --url it starts `streamlit run app.py` on a free loopback port, serving $VAE_CHECKPOINTS.
 """
@@ -194,6 +195,7 @@ def session(
     n: int,
     start: threading.Barrier,
     timeout: float,
+    pages: tuple[str, ...] = ("map", "image"),
 ) -> SessionReport:
     report = SessionReport(index, model)
     try:
@@ -201,8 +203,10 @@ def session(
             client.open("map")
             pick_model(client, model)
             start.wait()
-            map_interactions(client, report, expected, n)
-            image_interactions(client, report, expected, uploads, n)
+            if "map" in pages:
+                map_interactions(client, report, expected, n)
+            if "image" in pages:
+                image_interactions(client, report, expected, uploads, n)
     except Exception as err:  # reported, never swallowed: the test asserts there are none
         report.problems.append(f"{type(err).__name__}: {err}")
         start.abort()  # no-op once everyone has started; else nobody waits for this session
@@ -217,6 +221,7 @@ def run_load(
     interactions: int = 25,
     models: tuple[str, ...] = MODELS,
     timeout: float = 120.0,
+    pages: tuple[str, ...] = ("map", "image"),
 ) -> tuple[list[SessionReport], float]:
     """Run `sessions` sessions at once; returns their reports and the wall time of the concurrent part."""
     expected = Expected(checkpoints)
@@ -232,7 +237,7 @@ def run_load(
     def work(i: int) -> None:
         dataset = expected.model(names[i])[1]["dataset"]
         uploads = splits[dataset][i * interactions : (i + 1) * interactions]
-        reports[i] = session(url, i, names[i], expected, uploads, interactions, barrier, timeout)
+        reports[i] = session(url, i, names[i], expected, uploads, interactions, barrier, timeout, pages)
 
     threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(sessions)]
     for t in threads:
@@ -271,24 +276,41 @@ def summary(reports: list[SessionReport]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="a running app (default: start one)")
-    p.add_argument("--sessions", type=int, default=20)
+    p.add_argument("--sessions", default="20", help="sessions at once; a list (1,20) runs each in turn (default 20)")
     p.add_argument("--interactions", type=int, default=25, help="per page and session (default 25)")
+    p.add_argument("--pages", default="map,image", help="pages each session uses (default map,image)")
     p.add_argument("--checkpoints", default=os.environ.get("VAE_CHECKPOINTS", "checkpoints"))
     p.add_argument("--data-dir", default=os.environ.get("VAE_DATA_DIR"))
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
+    counts = [int(n) for n in args.sessions.split(",")]
+    pages = tuple(args.pages.split(","))
     env = {"VAE_CHECKPOINTS": str(Path(args.checkpoints).resolve())}
+    results, problems, errors = [], [], []
     with running_app(args.url, env) as url:
-        reports, wall = run_load(url, Path(args.checkpoints), args.data_dir, args.sessions, args.interactions)
-    rows = summary(reports)
-    problems = [f"session {r.index}: {m}" for r in reports for m in r.problems]
-    errors = [x.error for r in reports for x in r.interactions]
-    print_table(
-        f"{args.sessions} concurrent sessions x {args.interactions} interactions per page "
-        f"({wall:.1f} s wall; {machine()})",
-        rows,
-        list(rows[0]),
-    )
+        for sessions in counts:
+            reports, wall = run_load(
+                url, Path(args.checkpoints), args.data_dir, sessions, args.interactions, pages=pages
+            )
+            rows = summary(reports)
+            problems += [f"{sessions} sessions, session {r.index}: {m}" for r in reports for m in r.problems]
+            errors += [x.error for r in reports for x in r.interactions]
+            print_table(
+                f"{sessions} concurrent sessions x {args.interactions} interactions per page "
+                f"({wall:.1f} s wall; {machine()})",
+                rows,
+                list(rows[0]),
+            )
+            results.append(
+                {"sessions": sessions, "rows": rows, "wall_s": wall, "reports": [asdict(r) for r in reports]}
+            )
+    if len(results) > 1:  # each count's medians against the first's
+        print(f"\nmedians against {counts[0]} session(s):")
+        for what in ("run finished", "new image shown"):
+            base = next(r["median_ms"] for r in results[0]["rows"] if r["page"] == "/map" and r["latency"] == what)
+            for res in results[1:]:
+                m = next(r["median_ms"] for r in res["rows"] if r["page"] == "/map" and r["latency"] == what)
+                print(f"  /map {what}: {res['sessions']} sessions {m:.0f} ms / {base:.0f} ms = {m / base:.2f}x")
     print(
         f"\nimage check: max error {max(errors, default=float('nan')):.2f} grey levels "
         f"(tolerance {TOLERANCE}); problems: {len(problems)}"
@@ -296,18 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems[:20]:
         print("  " + line)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "rows": rows,
-                    "wall_s": wall,
-                    "problems": problems,
-                    "machine": machine(),
-                    "sessions": [asdict(r) for r in reports],
-                },
-                indent=1,
-            )
-        )
+        args.json.write_text(json.dumps({"results": results, "problems": problems, "machine": machine()}, indent=1))
     return 1 if problems or any(e > TOLERANCE for e in errors) else 0
 
 

@@ -4,6 +4,8 @@ blocked a click decodes the point on the server, and the page says so in one lin
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from playwright.sync_api import Frame, Page, expect
@@ -15,7 +17,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 TIMEOUT = 90_000  # ms; the first visit loads torch, the models and the atlases
 MAPS = "iframe[title$='compare_maps']"
-SHOTS = "/tmp/h10-shots"
+SHOTS = os.environ.get("VAE_SCREENSHOTS")  # a folder: save 1280x800 screenshots mid-gesture there
 PIXELS = """() => Array.from(document.querySelectorAll('canvas.decoded-image'), (c) => {
   const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, cell = c.width / 28, out = [];
   for (let r = 0; r < 28; r++) for (let k = 0; k < 28; k++) {
@@ -60,8 +62,8 @@ def test_hovering_either_map_decodes_that_point_with_both_models(page, app_url, 
             page.mouse.move(box["x"] + box["width"] * (0.2 + 0.05 * step), box["y"] + box["height"] * 0.5)
             frame.wait_for_function(f"window.__frames >= {before + 2}")  # both models painted
             seen.add(frame.evaluate("document.querySelector('canvas.decoded-image').toDataURL()"))
-            if i == 0 and step == 6:
-                page.screenshot(path=f"{SHOTS}/compare-hover-{model}.png")
+            if i == 0 and step == 6 and SHOTS:
+                page.screenshot(path=os.path.join(SHOTS, f"compare-hover-{model}.png"))
         assert len(seen) >= 8  # the image follows the pointer
         crosses = frame.evaluate("Array.from(document.querySelectorAll('.cross'), (c) => c.style.display)")
         assert crosses == ["block", "block"]  # the point, marked on both maps
@@ -84,7 +86,8 @@ def test_without_the_runtime_a_click_decodes_the_point_on_the_server(page, app_u
     box = plot_area(page, 1)
     page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
     frame.wait_for_function("window.__serverFrames >= 2", timeout=TIMEOUT)
-    page.screenshot(path=f"{SHOTS}/compare-fallback.png")
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, "compare-fallback.png"))
     point = frame.evaluate("window.__point")
     for name, pixels in zip(("mnist-vae-z2", "mnist-ae-z2"), frame.evaluate(PIXELS), strict=True):
         assert np.abs(np.array(pixels) - decoded(checkpoints_dir, name, [point])[0]).mean() <= 2

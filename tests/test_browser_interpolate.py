@@ -4,6 +4,8 @@ files blocked it steps through the server's strip frames and says so in one line
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from playwright.sync_api import Frame, Page, expect
@@ -16,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 TIMEOUT = 90_000  # ms; the first visit loads torch, the models and the atlases
 SCRUBBER = "iframe[title$='interpolation_scrubber']"
 STEPS = 10  # the page's default
-SHOTS = "/tmp/h10-shots"
+SHOTS = os.environ.get("VAE_SCREENSHOTS")  # a folder: save 1280x800 screenshots mid-gesture there
 
 # The canvases' pixels at the centre of each of the 28 x 28 cells they paint, 0..255, one list per canvas.
 PIXELS = """() => Array.from(document.querySelectorAll('canvas'), (c) => {
@@ -64,8 +66,8 @@ def test_scrubbing_decodes_every_position_in_the_browser_and_play_animates(page,
         page.mouse.move(slider["x"] + 2 + i * (slider["width"] - 4) / 24, y)
         frame.wait_for_function(f"window.__frames > {before}")
         images.add(frame.evaluate("document.querySelector('canvas').toDataURL()"))
-        if i == 12:
-            page.screenshot(path=f"{SHOTS}/interpolate-drag.png")
+        if i == 12 and SHOTS:
+            page.screenshot(path=os.path.join(SHOTS, "interpolate-drag.png"))
     page.mouse.up()
     assert len(images) >= 20  # the image morphs on every step of the drag, before any release
 
@@ -84,7 +86,8 @@ def test_scrubbing_decodes_every_position_in_the_browser_and_play_animates(page,
     frame.locator("#play").click()
     start = frame.evaluate("[window.__frames, document.querySelector('#t').textContent]")
     frame.wait_for_function(f"window.__frames >= {start[0] + 60}")  # 30 animation frames, two models each
-    page.screenshot(path=f"{SHOTS}/interpolate-play.png")
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, "interpolate-play.png"))
     assert frame.evaluate("document.querySelector('#t').textContent") != start[1]
     frame.locator("#play").click()
     paused = frame.evaluate("""async () => { const n = window.__frames;
@@ -103,7 +106,8 @@ def test_without_the_runtime_the_scrubber_steps_through_the_servers_frames(page,
         page.keyboard.press("ArrowRight")
     frame.wait_for_function("document.querySelector('#t').textContent === 't = 0.44'")
     frame.wait_for_function("window.__serverFrames >= 10")  # the first step, then four more, both models
-    page.screenshot(path=f"{SHOTS}/interpolate-fallback.png")
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, "interpolate-fallback.png"))
     for name, pixels in zip(("mnist-vae-z2", "mnist-ae-z2"), frame.evaluate(PIXELS), strict=True):
         code = latent.interpolate(*path_ends(checkpoints_dir, name), STEPS, "linear")[4]
         assert np.abs(np.array(pixels) - decoded(checkpoints_dir, name, code)).mean() <= 2

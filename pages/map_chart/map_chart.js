@@ -334,7 +334,10 @@ function decodeOverlay(n) {
   }];
   base.layout.images = images; // kept when a selection redraws the overlays
   window.__overlayDecodes = (window.__overlayDecodes || 0) + 1;
-  return Plotly.relayout(gd, { images });
+  return Plotly.relayout(gd, { images }).then(() => {
+    // the animation frame that paints the new tiles (bench/gestures.py reads the times)
+    requestAnimationFrame(() => (window.__overlayPainted ||= []).push(performance.now()));
+  });
 }
 
 function loadScript(src) {

@@ -47,6 +47,11 @@ def drawn_input(sel: Selection, auto_invert: bool) -> images.Prepared | None:
     if data is None:
         st.info("Nothing drawn yet.", icon=":material/draw:")
         return None
+    return prepared_or_error(data, sel, auto_invert)
+
+
+def prepared_or_error(data: bytes, sel: Selection, auto_invert: bool) -> images.Prepared | None:
+    """The image prepared like the training data, or None after its one-sentence error."""
     try:
         return prepared_upload(data, sel.dataset, auto_invert)
     except images.ImageError as err:
@@ -75,11 +80,7 @@ def image_input(sel: Selection, source: str, auto_invert: bool) -> images.Prepar
             icon=":material/upload:",
         )
         return None
-    try:
-        return prepared_upload(data, sel.dataset, auto_invert)
-    except images.ImageError as err:
-        st.error(str(err), icon=":material/error:")
-        return None
+    return prepared_or_error(data, sel, auto_invert)
 
 
 def show_steps(prepared: images.Prepared) -> None:

@@ -6,6 +6,7 @@ each image it is shown is the one the model gives for *its own* input, and times
     python -m bench.load                       # 20 sessions x 25 interactions per page, own server
     python -m bench.load --url http://127.0.0.1:8501 --sessions 5 --interactions 10 --json load.json
     python -m bench.load --sessions 1,20 --pages map --interactions 5   # 1 session, then 20, on one server
+    python -m bench.load --sessions 1,20 --pages map --interactions 5 --pace 2   # each releases every 2 s
 
 Without --url it starts `streamlit run app.py` on a free loopback port, serving $VAE_CHECKPOINTS.
 """
@@ -111,9 +112,12 @@ def upload_file(pixels: np.ndarray, seed: int) -> bytes:
     return buf.getvalue()
 
 
-def map_interactions(client: AppClient, report: SessionReport, expected: Expected, n: int) -> None:
+def map_interactions(client: AppClient, report: SessionReport, expected: Expected, n: int, pace: float = 0.0) -> None:
     """Open /map and release its first two sliders (in the map chart's panel) n times, one step pattern per
-    session; the server answers each release with its decode, which the chart shows where the browser cannot."""
+    session; the server answers each release with its decode, which the chart shows where the browser cannot.
+    `pace` > 0: one release every `pace` seconds (a drag that long, decoded in the browser, then its release),
+    each session at its own phase; 0: back to back."""
+    start = time.perf_counter() + pace * ((report.index * 0.618034) % 1.0)
     run = client.open("map")
     report.problems += run.errors()
     args = _chart_args(run)
@@ -121,6 +125,8 @@ def map_interactions(client: AppClient, report: SessionReport, expected: Expecte
     code = list(args["code"])
     foil_code = None
     for i in range(n):
+        if pace:
+            time.sleep(max(0.0, start + i * pace - time.perf_counter()))  # the user's drag before the release
         dim = i % 2
         (lo, hi), step = panel["ranges"][dim], panel["step"]
         steps = int((hi - lo) / step)
@@ -196,6 +202,7 @@ def session(
     start: threading.Barrier,
     timeout: float,
     pages: tuple[str, ...] = ("map", "image"),
+    pace: float = 0.0,
 ) -> SessionReport:
     report = SessionReport(index, model)
     try:
@@ -204,7 +211,7 @@ def session(
             pick_model(client, model)
             start.wait()
             if "map" in pages:
-                map_interactions(client, report, expected, n)
+                map_interactions(client, report, expected, n, pace)
             if "image" in pages:
                 image_interactions(client, report, expected, uploads, n)
     except Exception as err:  # reported, never swallowed: the test asserts there are none
@@ -222,6 +229,7 @@ def run_load(
     models: tuple[str, ...] = MODELS,
     timeout: float = 120.0,
     pages: tuple[str, ...] = ("map", "image"),
+    pace: float = 0.0,
 ) -> tuple[list[SessionReport], float]:
     """Run `sessions` sessions at once; returns their reports and the wall time of the concurrent part."""
     expected = Expected(checkpoints)
@@ -237,7 +245,7 @@ def run_load(
     def work(i: int) -> None:
         dataset = expected.model(names[i])[1]["dataset"]
         uploads = splits[dataset][i * interactions : (i + 1) * interactions]
-        reports[i] = session(url, i, names[i], expected, uploads, interactions, barrier, timeout, pages)
+        reports[i] = session(url, i, names[i], expected, uploads, interactions, barrier, timeout, pages, pace)
 
     threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(sessions)]
     for t in threads:
@@ -279,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sessions", default="20", help="sessions at once; a list (1,20) runs each in turn (default 20)")
     p.add_argument("--interactions", type=int, default=25, help="per page and session (default 25)")
     p.add_argument("--pages", default="map,image", help="pages each session uses (default map,image)")
+    p.add_argument("--pace", type=float, default=0.0, help="seconds between a session's /map releases (default 0)")
     p.add_argument("--checkpoints", default=os.environ.get("VAE_CHECKPOINTS", "checkpoints"))
     p.add_argument("--data-dir", default=os.environ.get("VAE_DATA_DIR"))
     p.add_argument("--json", type=Path, help="also write the results here")
@@ -290,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     with running_app(args.url, env) as url:
         for sessions in counts:
             reports, wall = run_load(
-                url, Path(args.checkpoints), args.data_dir, sessions, args.interactions, pages=pages
+                url, Path(args.checkpoints), args.data_dir, sessions, args.interactions, pages=pages, pace=args.pace
             )
             rows = summary(reports)
             problems += [f"{sessions} sessions, session {r.index}: {m}" for r in reports for m in r.problems]

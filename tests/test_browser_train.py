@@ -78,6 +78,11 @@ def set_up_run(page, data: str, epochs: int) -> None:
     )
 
 
+def main(page):
+    """The page's own area (the toolbar also has a Stop button while a script runs)."""
+    return page.locator('[data-testid="stMain"]')
+
+
 def training_header(page):
     return page.get_by_role("heading", name=re.compile(r"^Training digits-vae-z2-"))
 
@@ -146,7 +151,7 @@ def test_a_reload_and_a_second_tab_reconnect_to_the_run_and_a_second_start_is_to
     other.get_by_text(re.compile(r"A run is already training \(digits-vae-z2-.*one runs at a time")).wait_for()
     assert len(run_folders(runs) - before) == 1  # the run, and no other
 
-    page.get_by_role("button", name="Stop").click()
+    main(page).get_by_role("button", name="Stop").click()  # not the toolbar's Stop of a running script
     page.get_by_text(re.compile(r"Training digits-vae-z2-.* stopped; epoch \d+ of 400 is kept")).wait_for()
     set_up_run(page, str(digits_npz), epochs=400)  # the reload began a new session, with the page's defaults
     before = run_folders(runs)
@@ -169,7 +174,7 @@ def test_stop_keeps_the_last_complete_epoch_and_resume_goes_on(page, train_url, 
     page.get_by_role("button", name="Start").click()
     training_header(page).wait_for(timeout=120_000)
     wait_epoch_at_least(page, 3)
-    page.get_by_role("button", name="Stop").click()
+    main(page).get_by_role("button", name="Stop").click()  # not the toolbar's Stop of a running script
     stopped = page.get_by_text(re.compile(r"stopped; epoch (\d+) of 300 is kept"))
     stopped.wait_for(timeout=60_000)
     kept = int(re.search(r"epoch (\d+) of", stopped.inner_text()).group(1))

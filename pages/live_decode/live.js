@@ -88,6 +88,7 @@ const live = (() => {
       const ctx = canvas.getContext("2d");
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+      canvas.dataset.painted = url;
       window.__serverFrames++;
     };
     if (img.complete && img.naturalWidth) draw();

@@ -194,3 +194,18 @@ def wait_quiet(page, timeout_ms: float = 30_000) -> None:
         timeout=timeout_ms,
         polling="raf",
     )
+
+
+def canvas_cells(selector: str = "canvas") -> str:
+    """A page function: the pixels at the centre of each of the 28 x 28 cells of every canvas matching `selector`,
+    0..255 (red channel), one list of 784 per canvas."""
+    return (
+        f"() => Array.from(document.querySelectorAll({selector!r}), (c) => {{"
+        """
+  const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, cell = c.width / 28, out = [];
+  for (let r = 0; r < 28; r++) for (let k = 0; k < 28; k++) {
+    out.push(data[4 * (Math.floor(cell * (r + 0.5)) * c.width + Math.floor(cell * (k + 0.5)))]);
+  }
+  return out;
+})"""
+    )

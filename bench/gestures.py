@@ -18,14 +18,13 @@ frame; script runs are the app's `data-test-script-state` turning to "running". 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from contextlib import suppress
 from pathlib import Path
 
 from bench.browser import MAP_FRAME, chromium, map_frame, map_plot_area, new_page, wait_map_drawn, wait_quiet
-from bench.server import machine, percentiles, print_table, running_app
+from bench.server import machine, percentiles, report, running_app
 
 SECONDS = 2.0
 OVERLAY_MODELS = ("mnist-vae-z2", "mnist-vae-z16")  # MLP, conv
@@ -220,12 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         results = run(url, args.repeats, args.zooms)
     rows = summary(results)
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    print_table(f"/map gestures, headless Chromium 1280x800, software WebGL ({machine()})", rows, columns)
-    if results["page errors"]:
-        print(f"page errors: {results['page errors']}")
-    if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "raw": results, "machine": machine()}, indent=1))
-    return 1 if results["page errors"] else 0
+    return report(
+        f"/map gestures, headless Chromium 1280x800, software WebGL ({machine()})", rows, columns, results, args.json
+    )
 
 
 if __name__ == "__main__":

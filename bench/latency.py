@@ -17,7 +17,6 @@ a ratio to the floor's median (issue 12: key, drag and hover median <= 0.25x, p9
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from contextlib import ExitStack, suppress
 from pathlib import Path
@@ -36,7 +35,7 @@ from bench.browser import (
     wait_quiet,
     wait_shown,
 )
-from bench.server import machine, percentiles, print_table, running_app
+from bench.server import machine, percentiles, report, running_app
 
 KINDS = ("floor", "key", "drag", "hover", "click")
 GOALS = {"key": (0.25, 0.5), "drag": (0.25, 0.5), "hover": (0.25, 0.5)}  # median, p95 as a fraction of the floor
@@ -201,16 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         floor_url = servers.enter_context(running_app(None, env, script="bench/floor_app.py"))
         results = run(url, floor_url, args.rounds)
     rows = summary(results)
-    print_table(
-        f"/map latency vs the floor page, headless Chromium 1280x800, {results['points']} points drawn ({machine()})",
-        rows,
-        list(rows[0]),
+    title = (
+        f"/map latency vs the floor page, headless Chromium 1280x800, {results['points']} points drawn ({machine()})"
     )
-    if results["page errors"]:
-        print(f"page errors: {results['page errors']}")
-    if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "raw": results, "machine": machine()}, indent=1))
-    return 1 if results["page errors"] else 0
+    return report(title, rows, list(rows[0]), results, args.json)
 
 
 if __name__ == "__main__":

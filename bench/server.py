@@ -3,6 +3,7 @@ that drives it; shared by the benchmarks and the tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -180,3 +181,13 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
     return "" if value is None else str(value)
+
+
+def report(title: str, rows: list[dict], columns: list[str], results: dict, json_path: Path | None) -> int:
+    """Print the table and any page errors, write rows and raw results to `json_path`; the exit code (1 on errors)."""
+    print_table(title, rows, columns)
+    if results["page errors"]:
+        print(f"page errors: {results['page errors']}")
+    if json_path:
+        json_path.write_text(json.dumps({"rows": rows, "raw": results, "machine": machine()}, indent=1))
+    return 1 if results["page errors"] else 0

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Frame, Page, expect
 
+from bench.browser import canvas_cells
 from vae import latent
 from vae.checkpoint import load_atlas, load_model
 
@@ -18,13 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 TIMEOUT = 90_000  # ms; the first visit loads torch, the models and the atlases
 MAPS = "iframe[title$='compare_maps']"
 SHOTS = os.environ.get("VAE_SCREENSHOTS")  # a folder: save 1280x800 screenshots mid-gesture there
-PIXELS = """() => Array.from(document.querySelectorAll('canvas.decoded-image'), (c) => {
-  const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, cell = c.width / 28, out = [];
-  for (let r = 0; r < 28; r++) for (let k = 0; k < 28; k++) {
-    out.push(data[4 * (Math.floor(cell * (r + 0.5)) * c.width + Math.floor(cell * (k + 0.5)))]);
-  }
-  return out;
-})"""
+PIXELS = canvas_cells("canvas.decoded-image")
 
 
 def maps_frame(page: Page, url: str, model: str, mode: str) -> Frame:

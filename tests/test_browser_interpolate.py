@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Frame, Page, expect
 
+from bench.browser import canvas_cells
 from vae import latent
 from vae.checkpoint import load_atlas, load_model
 
@@ -20,14 +21,7 @@ SCRUBBER = "iframe[title$='interpolation_scrubber']"
 STEPS = 10  # the page's default
 SHOTS = os.environ.get("VAE_SCREENSHOTS")  # a folder: save 1280x800 screenshots mid-gesture there
 
-# The canvases' pixels at the centre of each of the 28 x 28 cells they paint, 0..255, one list per canvas.
-PIXELS = """() => Array.from(document.querySelectorAll('canvas'), (c) => {
-  const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, cell = c.width / 28, out = [];
-  for (let r = 0; r < 28; r++) for (let k = 0; k < 28; k++) {
-    out.push(data[4 * (Math.floor(cell * (r + 0.5)) * c.width + Math.floor(cell * (k + 0.5)))]);
-  }
-  return out;
-})"""
+PIXELS = canvas_cells("canvas")
 
 
 def scrubber_frame(page: Page, url: str, mode: str) -> Frame:

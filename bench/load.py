@@ -123,7 +123,9 @@ def map_interactions(client: AppClient, report: SessionReport, expected: Expecte
     args = _chart_args(run)
     panel = json.loads(args["panel"])
     code = list(args["code"])
-    foil_code = None
+    # (run s, image s, image, its code, the previous code): checked after the last move, so the checks' decodes
+    # do not compete with the other sessions' moves
+    shown = []
     for i in range(n):
         if pace:
             time.sleep(max(0.0, start + i * pace - time.perf_counter()))  # the user's drag before the release
@@ -141,18 +143,12 @@ def map_interactions(client: AppClient, report: SessionReport, expected: Expecte
         code = list(args["code"])
         t0 = time.perf_counter()
         image = client.fetch_image(args["image"])
-        own = expected.decoded(report.model, np.array(code))
-        foil = expected.decoded(report.model, np.array(foil_code) if foil_code is not None else -np.array(code))
-        report.interactions.append(
-            Interaction(
-                "map",
-                run.seconds,
-                args["arrived"] + time.perf_counter() - t0,
-                difference(image, own),
-                difference(image, foil),
-            )
-        )
-        foil_code = list(code)  # a copy: the next move changes `code` in place
+        image_s = args["arrived"] + time.perf_counter() - t0
+        shown.append((run.seconds, image_s, image, list(code), shown[-1][3] if shown else [-v for v in code]))
+    for run_s, image_s, image, own, foil in shown:
+        error = difference(image, expected.decoded(report.model, np.array(own)))
+        foil_error = difference(image, expected.decoded(report.model, np.array(foil)))
+        report.interactions.append(Interaction("map", run_s, image_s, error, foil_error))
 
 
 def _chart_args(run) -> dict | None:

@@ -209,6 +209,17 @@ def cached_card(folder: str) -> dict:
     return read_card(Path(folder))
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def cached_code_span(folder: str) -> tuple[np.ndarray, np.ndarray]:
+    """The decode sliders' ranges (z, 2) over a model's test codes, and their centre (z,): the prior's mean for a
+    VAE, the codes' median for an autoencoder. Shared and read-only (two sorts of every code: once per model)."""
+    codes, variational = cached_atlas(folder)["mu"], cached_model(folder).is_variational
+    ranges = latent.code_ranges(codes, prior=variational)
+    centre = np.zeros(codes.shape[1]) if variational else np.median(codes, axis=0).astype(np.float64)
+    ranges.flags.writeable = centre.flags.writeable = False
+    return ranges, centre
+
+
 @dataclass(frozen=True)
 class Selection:
     """A model chosen in the sidebar, loaded: its checkpoint folder, card, model (eval mode) and atlas."""
@@ -249,6 +260,10 @@ class Selection:
         """'VAE' or 'Autoencoder'."""
         return KIND_TITLES[self.kind]
 
+    def code_span(self) -> tuple[np.ndarray, np.ndarray]:
+        """The decode sliders' ranges (z, 2) and their centre (z,): `cached_code_span`."""
+        return cached_code_span(str(self.folder))
+
     def projection(self, kind: str | None = None) -> latent.MapProjection:
         """The map's view of the test codes: 'latent' (z = 2), 'pca' or 'umap'; by default the first available."""
         return latent.map_projection(self.atlas, kind)
@@ -272,6 +287,7 @@ def _forget_rewritten(entry: Entry) -> None:
     overwritten in place), so no page shows the old model."""
     if _CACHED_WRITES.setdefault(entry.folder, entry.written) != entry.written:
         cached_model.clear()
+        cached_code_span.clear()
         st.cache_data.clear()
         _CACHED_WRITES.clear()
         _CACHED_WRITES[entry.folder] = entry.written

@@ -12,7 +12,7 @@ from pages.common import (
     Selection,
     cached_atlas,
     cached_card,
-    cached_model,
+    cached_code_span,
     current_selection,
     manifold_tiles,
     map_selected,
@@ -216,11 +216,11 @@ def downloads(sel: Selection, projection: latent.MapProjection, code: np.ndarray
 @st.cache_data(show_spinner=False, max_entries=64)
 def map_figure_json(folder: str, projection_kind: str, grid: dict | None) -> str:
     """The map of a model's test codes as Plotly JSON, without the selection and the crosshair (the chart's own)."""
-    atlas, model = cached_atlas(folder), cached_model(folder)
+    atlas = cached_atlas(folder)
     projection = latent.map_projection(atlas, projection_kind)
     coords = projection.coords
     if projection.kind == "latent":
-        ranges = latent.code_ranges(projection.codes, prior=model.is_variational)
+        ranges = cached_code_span(folder)[0]
         x_range, y_range = tuple(ranges[0]), tuple(ranges[1])
     else:
         x_range, y_range = figures.padded_range(coords[:, 0]), figures.padded_range(coords[:, 1])
@@ -296,8 +296,7 @@ def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool) ->
     """Map and decode panel: reruns alone when a slider moves or the map is clicked."""
     projection = sel.projection(projection_kind)
     keys = slider_keys(sel)
-    ranges = latent.code_ranges(projection.codes, prior=sel.model.is_variational)
-    default = np.zeros(sel.latent_dim) if sel.model.is_variational else np.median(projection.codes, axis=0)
+    ranges, default = sel.code_span()
     if any(k not in st.session_state for k in keys):
         set_code(keys, ranges, default)
     linked = code_from_address(sel, ranges, default)
@@ -332,16 +331,23 @@ def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool) ->
     with details:
         selection_details(sel, selected)
 
-    prior_tab, traversal_tab = st.tabs(["Prior samples", "Traversals"])
-    with prior_tab:
-        seed = st.session_state.get("map_prior_seed", 0)
-        st.caption("Images decoded from codes drawn from the prior z ~ N(0, I).")
-        st.image(prior_samples_png(str(sel.folder), 8, seed), output_format="PNG")
-        if st.button("Draw new samples", key="map_prior_new"):
-            st.session_state["map_prior_seed"] = seed + 1
-            st.rerun(scope="fragment")
-    with traversal_tab:
-        traversals(sel, code)
+    # Each tab's content is made only while it is open: traversals decode z x 9 images for every new point.
+    prior_tab, traversal_tab = st.tabs(["Prior samples", "Traversals"], key="map_tab", on_change="rerun")
+    if prior_tab.open:
+        with prior_tab:
+            prior_samples(sel)
+    if traversal_tab.open:
+        with traversal_tab:
+            traversals(sel, code)
+
+
+def prior_samples(sel: Selection) -> None:
+    seed = st.session_state.get("map_prior_seed", 0)
+    st.caption("Images decoded from codes drawn from the prior z ~ N(0, I).")
+    st.image(prior_samples_png(str(sel.folder), 8, seed), output_format="PNG")
+    if st.button("Draw new samples", key="map_prior_new"):
+        st.session_state["map_prior_seed"] = seed + 1
+        st.rerun(scope="fragment")
 
 
 def grid_settings(sel: Selection, projection_kind: str) -> dict:

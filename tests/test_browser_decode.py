@@ -150,9 +150,14 @@ def test_hovering_a_sixteen_dimensional_map_decodes_under_the_pointer(page, app_
     page.wait_for_function(RESTORED, arg=[MAP_FRAME, pinned], timeout=10_000)
 
 
-OVERLAY = """(gd) => { const im = (gd.layout.images || []).find((i) => i.name === 'browser-overlay');
+OVERLAY = """(gd) => { const tiles = document.getElementById('tiles');
+  const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; };
   return {decodes: window.__overlayDecodes || 0, x: gd._fullLayout.xaxis.range, y: gd._fullLayout.yaxis.range,
-          image: im ? {x: im.x, y: im.y, sizex: im.sizex, sizey: im.sizey} : null}; }"""
+          range: tiles && tiles.dataset.range ? JSON.parse(tiles.dataset.range) : null,
+          shown: tiles !== null && getComputedStyle(tiles).display !== 'none',
+          box: tiles ? box(tiles) : null, plot: box(gd.querySelector('.nsewdrag')),
+          under_points: tiles !== null && tiles.parentElement.nextElementSibling === gd.querySelector('.gl-container'),
+          pixels: tiles ? tiles.toDataURL() : null}; }"""
 
 
 def test_the_manifold_overlay_is_decoded_again_for_the_view_after_a_zoom(page, app_url):
@@ -170,7 +175,9 @@ def test_the_manifold_overlay_is_decoded_again_for_the_view_after_a_zoom(page, a
         arg=MAP_FRAME,
         timeout=TIMEOUT,
     )
-    assert chart.evaluate(OVERLAY)["decodes"] == 0
+    state = chart.evaluate(OVERLAY)
+    assert state["decodes"] == 0 and not state["shown"]
+    sheets = []
     for zooms in (1, 2):
         chart.hover()
         frame.locator(".modebar-btn[data-attr='zoom'][data-val='in']").click()
@@ -180,9 +187,31 @@ def test_the_manifold_overlay_is_decoded_again_for_the_view_after_a_zoom(page, a
             timeout=10_000,
         )
         state = chart.evaluate(OVERLAY)
-        image, (x0, x1), (y0, y1) = state["image"], state["x"], state["y"]
-        assert image == pytest.approx({"x": x0, "y": y1, "sizex": x1 - x0, "sizey": y1 - y0})  # the visible range
+        (x0, x1), (y0, y1) = state["x"], state["y"]
+        assert state["range"] == pytest.approx([x0, x1, y0, y1])  # decoded for the visible range
+        assert state["shown"] and state["under_points"]
+        assert state["box"] == pytest.approx(state["plot"], abs=1.5)  # and covering the plot area
+        sheets.append(state["pixels"])
+    assert sheets[0] != sheets[1]
     shot(page, "map-overlay-zoomed")
+    # A pan: while it drags the tiles move with the data; on release they are decoded for the new view.
+    area = frame.locator(".nsewdrag").first.bounding_box()  # in the page, for the mouse
+    assert area is not None
+    middle = (area["x"] + area["width"] / 2, area["y"] + area["height"] / 2)
+    page.mouse.move(*middle)
+    page.mouse.down()
+    for step in range(1, 7):
+        page.mouse.move(middle[0] + 10 * step, middle[1])
+    dragging = chart.evaluate(OVERLAY)
+    assert dragging["decodes"] == 2 and dragging["box"][0] > state["plot"][0] + 30  # the old tiles, moved right
+    page.mouse.up()
+    page.wait_for_function(
+        "(sel) => document.querySelector(sel).contentWindow.__overlayDecodes >= 3", arg=MAP_FRAME, timeout=10_000
+    )
+    state = chart.evaluate(OVERLAY)
+    (x0, x1), (y0, y1) = state["x"], state["y"]
+    assert state["range"] == pytest.approx([x0, x1, y0, y1])
+    assert state["box"] == pytest.approx(state["plot"], abs=1.5)
 
 
 def test_with_the_runtime_blocked_the_server_decodes_and_says_so(page, app_url):

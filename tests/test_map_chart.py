@@ -1,4 +1,4 @@
-"""The latent-map component's served folder, its figure ids and its events (the browser side:
+"""The latent-map component's served folder, its published files and its events (the browser side:
 tests/test_browser_explorer.py)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import plotly
 
-from pages.map_chart import _ROOT, ChartEvent, DecodePanel, _version, component_dir, figure_id, model_url, plotly_js
+from pages import map_chart
+from pages.map_chart import _ROOT, ChartEvent, DecodePanel, _version, component_dir, figure_url, model_url, plotly_js
 from pages.webmodel import RUNTIME_FILES, RUNTIME_SCRIPTS
 from vae.web import GRAPH
 
@@ -80,9 +81,26 @@ def test_a_changed_script_gets_a_new_folder(monkeypatch, tmp_path):
     assert second != first and (second / "map_chart.js").read_text().endswith("// changed\n")
 
 
-def test_figure_ids_follow_the_figure():
-    assert figure_id('{"data": []}') == figure_id('{"data": []}')
-    assert figure_id('{"data": []}') != figure_id('{"data": [{}]}')
+def test_a_figure_is_published_once_under_a_name_that_follows_its_content(monkeypatch, tmp_path):
+    monkeypatch.setattr(map_chart, "_ROOT", tmp_path)
+    url = figure_url('{"data": []}')
+    assert url == figure_url('{"data": []}') != figure_url('{"data": [{}]}')
+    assert (tmp_path / url).read_text() == '{"data": []}'
+    assert sorted(p.name for p in (tmp_path / url).parent.iterdir()) == sorted(
+        Path(u).name for u in (url, figure_url('{"data": [{}]}'))
+    )  # no staging files left behind
+
+
+def test_only_the_files_used_last_are_kept_and_a_pruned_one_comes_back_on_use(monkeypatch, tmp_path):
+    monkeypatch.setattr(map_chart, "_ROOT", tmp_path)
+    monkeypatch.setattr(map_chart, "KEEP_PUBLISHED", 3)
+    first = figure_url("[1]")
+    urls = [figure_url(f"[{i}]") for i in range(2, 5)]
+    assert not (tmp_path / first).exists() and all((tmp_path / u).exists() for u in urls)
+    figure_url("[2]")  # used again: now the newest
+    figure_url("[5]")
+    assert (tmp_path / urls[0]).exists() and not (tmp_path / urls[1]).exists()
+    assert figure_url("[1]") == first and (tmp_path / first).read_text() == "[1]"
 
 
 def test_chart_events_give_the_selected_test_images_and_the_spot_of_a_single_click():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages.map_chart import _ROOT
 from vae.checkpoint import load_atlas
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -64,8 +65,8 @@ def compare_map_figures(at: AppTest) -> list[dict]:
 
 
 def latent_map_spec(at: AppTest) -> dict:
-    """The /map figure (without the selection and the crosshair, which the chart draws)."""
-    return json.loads(map_chart_args(at)["figure"])
+    """The /map figure (without the selection and the crosshair, which the chart draws), as the chart fetches it."""
+    return json.loads((_ROOT / map_chart_args(at)["figure"]).read_text())
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def test_moving_the_crosshair_leaves_the_map_figure_alone():
     z_sliders(at, "mnist-vae-z2")[0].set_value(-1.0).run()
     after = map_chart_args(at)
     assert after["crosshair"] == [-1.0, 0.0] and before["crosshair"] != after["crosshair"]
-    assert after["figure_id"] == before["figure_id"]  # so the browser keeps the drawn points
+    assert after["figure"] == before["figure"]  # so the browser keeps the drawn points
 
 
 def test_clicking_empty_space_decodes_that_spot():
@@ -230,7 +231,12 @@ def test_z16_map_has_projections_sixteen_sliders_and_traversals(checkpoints_dir)
     before, before_image = image_urls(at), decoded_image(at)
     z_sliders(at, "mnist-vae-z16")[5].set_value(0.5).run()
     assert decoded_image(at) != before_image  # the decoded point
-    assert set(image_urls(at)) - set(before)  # ... and the traversals around it
+    assert image_urls(at) == before  # with their tab closed no traversals are made
+    at.session_state["map_tab"] = "Traversals"
+    opened = image_urls(at.run())
+    assert len(opened) == len(before) and opened != before  # the traversals instead of the prior samples
+    z_sliders(at, "mnist-vae-z16")[5].set_value(-0.5).run()
+    assert set(image_urls(at)) - set(opened)  # ... and they follow the decoded point
     at.button_group(key="map_projection").set_value("umap").run()
     assert not at.exception
     assert latent_map_spec(at)["layout"]["xaxis"]["title"]["text"] == "UMAP 1"

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from pages.map_chart import _ROOT
 from vae import anomaly as anomaly_cli
 from vae import evaluate as evaluate_cli
 from vae import train as train_cli
@@ -338,7 +339,7 @@ def open_run(page: str, run: Path, monkeypatch, checkpoints_dir, data: Path) -> 
 def test_the_map_of_a_model_of_own_data_shows_its_class_names(shapes_run, monkeypatch, checkpoints_dir, tmp_path):
     at = open_run("map", shapes_run, monkeypatch, checkpoints_dir, tmp_path)
     [chart] = [e for e in at.get("component_instance") if e.proto.component_name.endswith("latent_map")]
-    figure = json.loads(json.loads(chart.proto.json_args)["figure"])
+    figure = json.loads((_ROOT / json.loads(chart.proto.json_args)["figure"]).read_text())
     traces = [t for t in figure["data"] if t.get("name") in SHAPES]
     assert [t["name"] for t in traces] == list(SHAPES)
     assert sum(len(plotly_array(t["customdata"])) for t in traces) == 100  # every test image, in its class
@@ -358,7 +359,7 @@ def test_the_anomaly_page_says_in_one_line_that_there_is_no_other_dataset(
 def test_an_unlabelled_model_is_drawn_in_one_colour(blobs, tmp_path_factory, monkeypatch, checkpoints_dir, tmp_path):
     at = open_run("map", run_without_other_data(blobs, tmp_path_factory), monkeypatch, checkpoints_dir, tmp_path)
     [chart] = [e for e in at.get("component_instance") if e.proto.component_name.endswith("latent_map")]
-    figure = json.loads(json.loads(chart.proto.json_args)["figure"])
+    figure = json.loads((_ROOT / json.loads(chart.proto.json_args)["figure"]).read_text())
     [trace] = [t for t in figure["data"] if t.get("customdata") is not None]
     assert trace["name"] == "blobs" and len(plotly_array(trace["customdata"])) == 100
 

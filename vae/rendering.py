@@ -63,9 +63,11 @@ def boxed(image: np.ndarray, size: int, fill: int = 225) -> np.ndarray:
 
 
 def png_bytes(image: np.ndarray, scale: int = 1, invert: bool = False) -> bytes:
-    """A greyscale image (h, w) as PNG bytes of (scale h, scale w) pixels."""
+    """A greyscale image (h, w) as PNG bytes of (scale h, scale w) pixels.
+
+    zlib's fastest level: about three times faster to write than the default, for files about a tenth larger."""
     buf = io.BytesIO()
-    Image.fromarray(upscale(to_uint8(image, invert), scale)).save(buf, format="PNG")
+    Image.fromarray(upscale(to_uint8(image, invert), scale)).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

@@ -14,11 +14,13 @@ decoded image instead.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,26 +78,51 @@ def model_url(folder: Path) -> str | None:
     return _model_url(str(folder), mtime)
 
 
-def figure_id(figure_json: str) -> str:
-    return hashlib.sha1(figure_json.encode()).hexdigest()
+PUBLISHED = "published"
+KEEP_PUBLISHED = 256  # files kept in the served folder; the oldest go first, and a page still using one writes it again
 
 
-MAPS = "maps"
-
-
-def map_points_url(coords: np.ndarray, codes: np.ndarray) -> str:
-    """The URL, relative to the chart's page, of a binary file of the map's points: float32 map positions (N, 2),
-    then their codes (N, z). The chart reads it for UMAP, which has no inverse: the browser takes the mean code
-    of the nearest map points, as `vae.latent.MapProjection` does. Written once per content."""
-    data = np.concatenate([np.asarray(coords, "<f4").ravel(), np.asarray(codes, "<f4").ravel()]).tobytes()
-    name = f"{hashlib.sha256(data).hexdigest()[:16]}.f32"
-    target = _ROOT / MAPS / name
-    if not target.exists():
+def publish(data: bytes, suffix: str) -> str:
+    """The URL, relative to the chart's page, of a served file holding `data`: named for its content, written once
+    (atomically), so any number of sessions and app processes can share it."""
+    name = f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+    target = _ROOT / PUBLISHED / name
+    now = time.time_ns()  # a file's time is its last use (the file system's own clock may be too coarse to order)
+    try:
+        os.utime(target, ns=(now, now))
+    except FileNotFoundError:
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, prefix="staging-", delete=False) as f:
             f.write(data)
+        os.utime(f.name, ns=(now, now))
         os.replace(f.name, target)
-    return f"{MAPS}/{name}"
+        _prune(target.parent)
+    return f"{PUBLISHED}/{name}"
+
+
+def _prune(folder: Path) -> None:
+    """Remove all but the KEEP_PUBLISHED files used last (another process's files being written are left alone)."""
+    used = []
+    for file in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another process
+            if not file.name.startswith("staging-"):
+                used.append((file.stat().st_mtime_ns, file))
+    for _, old in sorted(used)[:-KEEP_PUBLISHED]:
+        old.unlink(missing_ok=True)
+
+
+def map_points_url(coords: np.ndarray, codes: np.ndarray) -> str:
+    """The URL of a binary file of the map's points: float32 map positions (N, 2), then their codes (N, z). The chart
+    reads it for UMAP, which has no inverse: the browser takes the mean code of the nearest map points, as
+    `vae.latent.MapProjection` does."""
+    data = np.concatenate([np.asarray(coords, "<f4").ravel(), np.asarray(codes, "<f4").ravel()])
+    return publish(data.tobytes(), ".f32")
+
+
+def figure_url(figure_json: str) -> str:
+    """The URL of the map's Plotly JSON. The chart fetches it when it changes, so a script run (a slider's release,
+    a click) sends the chart a few hundred bytes, not the figure's hundreds of kilobytes."""
+    return publish(figure_json.encode(), ".json")
 
 
 @dataclass(frozen=True)
@@ -143,8 +170,8 @@ def map_chart(
     height: int,
     color: str = CROSSHAIR_COLOR,
 ) -> dict | None:
-    """Draw the map (a Plotly figure as JSON), `overlays` on top and a crosshair at `crosshair`, with the decode
-    panel beside it (none without `panel`: the map alone).
+    """Draw the map (a Plotly figure as JSON, sent as `figure_url`), `overlays` on top and a crosshair at
+    `crosshair`, with the decode panel beside it (none without `panel`: the map alone).
 
     `tiles`: the manifold overlay's tiles per side when the figure has it; after a zoom or pan the browser
     decodes that many for the visible range (where it can decode).
@@ -156,8 +183,7 @@ def map_chart(
     # frame, and that check imports pandas on the first visit (bench/README.md).
     point = None if crosshair is None else (float(crosshair[0]), float(crosshair[1]))
     return _latent_map(
-        figure=figure_json,
-        figure_id=figure_id(figure_json),
+        figure=figure_url(figure_json),
         overlays=to_json_plotly([trace.to_plotly_json() for trace in overlays]),
         crosshair=point,
         height=height,

@@ -17,7 +17,7 @@
 const gd = document.getElementById("map");
 const CLICK_SLOP_PX = 4; // a press that moves further is a drag (pan, zoom, box), not a click
 const DOUBLE_CLICK_MS = 300;
-let shown = { figureId: null, overlays: null, crosshair: null, height: null };
+let shown = { figure: null, overlays: null, crosshair: null, height: null };
 let base = null; // the last figure's traces and layout, kept as objects
 let home = null; // its axes before any zoom
 let overlayRevision = 0;
@@ -27,6 +27,7 @@ let pointClicked = null; // the test image Plotly reported under the last click
 let lastClick = null; // the last click's pointerup, to tell a double click
 let drawing = Promise.resolve(); // renders run one after another (Plotly's calls are asynchronous)
 
+const problem = document.getElementById("problem"); // one sentence where the map cannot be drawn
 const canvas = document.getElementById("decoded");
 const caption = document.getElementById("caption");
 const slidersBox = document.getElementById("sliders");
@@ -225,7 +226,7 @@ function requestFrame() {
     frameRequested = false;
     const code = sliderCode();
     if (runtime === "ready") decodeHere((hovered && toLatent(hovered)) || code);
-    if (!hovered && shown.figureId) {
+    if (!hovered && shown.figure) {
       const point = toMap(code);
       if (point) moveCrosshair(point);
     }
@@ -262,11 +263,13 @@ function wantModel(url) {
   wantedModel = url;
   if (!decoder || runtime === "unavailable" || url === previous) return; // loadRuntime loads the first one
   runtime = "loading";
+  hideTiles();
   paintServerImage();
   loadDecoder(url).then(() => {
     if (wantedModel !== url) return;
     runtime = "ready";
     decodeHere(sliderCode());
+    if (!viewIsHome()) requestOverlay();
   }).catch(fail);
 }
 
@@ -278,11 +281,21 @@ function fail(err) {
 }
 
 // --- The manifold overlay, following the view ------------------------------------------------------------------
-// Python lays its grid (Kingma & Welling's, over its span) on the figure. After a zoom or pan the browser decodes
-// args.tiles x args.tiles evenly spaced points of the visible range in one batch and lays them as one image.
+// Python lays its grid (Kingma & Welling's, over its span) on the figure as layout images. After a zoom or pan the
+// browser decodes args.tiles x args.tiles evenly spaced points of the visible range in one batch and paints them on
+// its own canvas, between Plotly's background layer (which holds Python's tiles) and its WebGL points: no Plotly
+// redraw, and no image encoded and decoded on the way. The canvas is opaque over the range it was decoded for,
+// blended as Python's 85%-opaque tiles are; while a pan drags the view it moves with the data.
 
 let tiles = null; // tiles per side while the overlay is on, else null
 let overlayRequested = false;
+const sheet = document.createElement("canvas"); // the browser's tiles, once decoded
+sheet.id = "tiles";
+sheet.style.cssText = "position: absolute; pointer-events: none; display: none;";
+const sheetClip = document.createElement("div"); // the plot area: the tiles never cover the axes
+sheetClip.style.cssText = "position: absolute; overflow: hidden; pointer-events: none;";
+sheetClip.append(sheet);
+let sheetRange = null; // [xl, xh, yl, yh]: the data range the tiles were decoded for
 
 let homeView = null; // the axes' ranges as a new view was first drawn (Plotly's, after keeping the aspect)
 let homeRevision = null; // that figure's uirevision: a figure with another starts a new view
@@ -295,19 +308,51 @@ function viewIsHome() {
   return currentView() === homeView;
 }
 
+function visibleRange(xRange = gd._fullLayout.xaxis.range, yRange = gd._fullLayout.yaxis.range) {
+  const [x0, x1] = xRange.map(Number), [y0, y1] = yRange.map(Number);
+  return [Math.min(x0, x1), Math.max(x0, x1), Math.min(y0, y1), Math.max(y0, y1)];
+}
+
+// The tiles where their data range falls in `view` (the axes' range, or a pan's while it drags).
+function placeTiles(view = visibleRange()) {
+  if (!sheetRange) return;
+  const { l, t, w, h } = gd._fullLayout._size;
+  const glLayer = gd.querySelector(".gl-container");
+  if (sheetClip.nextSibling !== glLayer) glLayer.before(sheetClip); // Plotly rebuilds its layers on a new plot
+  Object.assign(sheetClip.style, { left: `${l}px`, top: `${t}px`, width: `${w}px`, height: `${h}px` });
+  const [vxl, vxh, vyl, vyh] = view, [xl, xh, yl, yh] = sheetRange;
+  const px = (x) => ((x - vxl) / (vxh - vxl)) * w, py = (y) => ((vyh - y) / (vyh - vyl)) * h;
+  Object.assign(sheet.style, {
+    display: "block", left: `${px(xl)}px`, top: `${py(yh)}px`, width: `${px(xh) - px(xl)}px`,
+    height: `${py(yl) - py(yh)}px`,
+  });
+}
+
+function hideTiles() {
+  sheetRange = null;
+  sheet.style.display = "none";
+}
+
 function requestOverlay() {
   if (!tiles || runtime !== "ready" || overlayRequested) return;
   overlayRequested = true;
-  requestAnimationFrame(() => {
+  queueMicrotask(() => { // at once, once for all the relayouts of one event
     overlayRequested = false;
     if (tiles && runtime === "ready") decodeOverlay(tiles);
   });
 }
 
+function rgb(color) {
+  const probe = document.createElement("canvas").getContext("2d");
+  probe.fillStyle = color;
+  const hex = probe.fillStyle; // "#rrggbb" for an opaque colour
+  return hex.startsWith("#") ? [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)) : [255, 255, 255];
+}
+
 function decodeOverlay(n) {
-  const [x0, x1] = gd._fullLayout.xaxis.range, [y0, y1] = gd._fullLayout.yaxis.range;
-  const [xl, xh] = [Math.min(x0, x1), Math.max(x0, x1)], [yl, yh] = [Math.min(y0, y1), Math.max(y0, y1)];
+  const [xl, xh, yl, yh] = visibleRange();
   const dim = sliders.length, codes = new Float32Array(n * n * dim);
+  if (dim !== decoder.model.latentDim) return; // another model's, while its decoder loads
   for (let r = 0; r < n; r++) { // row 0 at the top: the largest y
     for (let c = 0; c < n; c++) {
       const code = toLatent([xl + (c + 0.5) * (xh - xl) / n, yh - (r + 0.5) * (yh - yl) / n]);
@@ -316,28 +361,27 @@ function decodeOverlay(n) {
     }
   }
   const probs = decoder.model.decode(codes, n * n);
-  const cell = 30; // a 28-pixel tile and a 2-pixel transparent gap, as Python's tiles fill 96% of their cell
-  const sheet = document.createElement("canvas");
-  sheet.width = sheet.height = n * cell;
-  const ctx = sheet.getContext("2d");
-  const image = ctx.createImageData(28, 28);
+  const cell = 30; // a 28-pixel tile and a 2-pixel gap, as Python's tiles fill 96% of their cell
+  const side = n * cell, ink = 0.85; // Python's tiles' opacity over the plot's background
+  const background = rgb(gd._fullLayout.plot_bgcolor);
+  const pixels = new Uint8ClampedArray(side * side * 4);
+  for (let i = 0; i < side * side; i++) pixels.set([...background, 255], 4 * i);
   for (let t = 0; t < n * n; t++) {
+    const x0 = (t % n) * cell + 1, y0 = Math.floor(t / n) * cell + 1;
     for (let i = 0; i < 784; i++) {
-      const v = 255 - Math.round(Math.min(Math.max(probs[t * 784 + i], 0), 1) * 255); // ink dark on white
-      image.data.set([v, v, v, 255], 4 * i);
+      const v = 255 - Math.min(Math.max(probs[t * 784 + i], 0), 1) * 255; // ink dark on white
+      const at = 4 * ((y0 + Math.floor(i / 28)) * side + x0 + (i % 28));
+      for (let k = 0; k < 3; k++) pixels[at + k] = ink * v + (1 - ink) * background[k];
     }
-    ctx.putImageData(image, (t % n) * cell + 1, Math.floor(t / n) * cell + 1);
   }
-  const images = [{
-    source: sheet.toDataURL(), xref: "x", yref: "y", x: xl, y: yh, sizex: xh - xl, sizey: yh - yl,
-    xanchor: "left", yanchor: "top", sizing: "stretch", layer: "below", opacity: 0.85, name: "browser-overlay",
-  }];
-  base.layout.images = images; // kept when a selection redraws the overlays
+  sheet.width = sheet.height = side;
+  sheet.getContext("2d").putImageData(new ImageData(pixels, side, side), 0, 0);
+  sheetRange = [xl, xh, yl, yh];
+  sheet.dataset.range = JSON.stringify(sheetRange);
+  placeTiles();
   window.__overlayDecodes = (window.__overlayDecodes || 0) + 1;
-  return Plotly.relayout(gd, { images }).then(() => {
-    // the animation frame that paints the new tiles (bench/gestures.py reads the times)
-    requestAnimationFrame(() => (window.__overlayPainted ||= []).push(performance.now()));
-  });
+  // the animation frame that paints the new tiles (bench/gestures.py reads the times)
+  requestAnimationFrame(() => (window.__overlayPainted ||= []).push(performance.now()));
 }
 
 function loadScript(src) {
@@ -374,14 +418,21 @@ function loadRuntime(args) {
   })().catch(fail);
 }
 
+// The figure is a file named for its content (pages/map_chart: figure_url), fetched when it changes.
+async function fetchFigure(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`the map's figure did not load (${url}: HTTP ${response.status})`);
+  return response.json();
+}
+
 async function draw(args, theme) {
   color = args.color;
   tiles = args.tiles;
   updatePanel(args);
   if (args.height !== shown.height) post("streamlit:setFrameHeight", { height: args.height });
   shown.height = args.height;
-  if (args.figure_id !== shown.figureId) {
-    const figure = JSON.parse(args.figure);
+  if (args.figure !== shown.figure) {
+    const figure = await fetchFigure(args.figure);
     const layout = { dragmode: "pan", ...themed(figure.layout, theme), clickmode: "event", height: args.height };
     layout.margin = { ...(layout.margin || {}), t: Math.max(layout.margin?.t || 0, 28) }; // room for the modebar
     base = { data: figure.data, layout };
@@ -405,12 +456,14 @@ async function draw(args, theme) {
     displaylogo: false, scrollZoom: false, responsive: true,
     doubleClick: false, // Plotly's counts any two clicks within 300 ms, anywhere: see isDoubleClick
   });
-  const newFigure = args.figure_id !== shown.figureId;
-  shown = { ...shown, figureId: args.figure_id, overlays: args.overlays, crosshair: JSON.stringify(args.crosshair) };
+  const newFigure = args.figure !== shown.figure;
+  shown = { ...shown, figure: args.figure, overlays: args.overlays, crosshair: JSON.stringify(args.crosshair) };
   if (newFigure && homeView === null) homeView = currentView();
   listen();
   loadRuntime(args);
+  if (!tiles || (newFigure && viewIsHome())) hideTiles(); // Python's grid is the one for this view
   if (!viewIsHome()) requestOverlay(); // a new grid in a zoomed view: the browser's tiles for what is visible
+  else placeTiles();
 }
 
 function plotArea() {
@@ -485,7 +538,13 @@ function listen() {
   });
   gd.on("plotly_deselect", () => report({ points: [], box: [], lasso: [] }));
   gd.on("plotly_relayout", (ev) => {
-    if (Object.keys(ev || {}).some((k) => k.startsWith("xaxis.") || k.startsWith("yaxis."))) requestOverlay();
+    if (!Object.keys(ev || {}).some((k) => k.startsWith("xaxis.") || k.startsWith("yaxis."))) return;
+    placeTiles(); // the old tiles where their data now is, until the new ones are painted
+    requestOverlay();
+  });
+  gd.on("plotly_relayouting", (ev) => { // a pan, while it drags: the tiles move with the data
+    const range = (axis) => [0, 1].map((i) => ev[`${axis}.range[${i}]`] ?? gd._fullLayout[axis].range[i]);
+    placeTiles(visibleRange(range("xaxis"), range("yaxis")));
   });
   // Plotly reports clicks on points only; a press and release in place anywhere in the plot area is a click.
   document.addEventListener("pointerdown", (e) => {
@@ -538,6 +597,13 @@ try { borrowFonts(); } catch (err) { console.warn("latent map: app fonts not ava
 window.addEventListener("message", (e) => {
   if (!e.data || e.data.type !== "streamlit:render") return;
   const { args, theme } = e.data;
-  drawing = drawing.then(() => draw(args, theme)).catch((err) => console.error("latent map:", err));
+  drawing = drawing.then(() => draw(args, theme)).then(
+    () => { problem.hidden = true; },
+    (err) => {
+      console.error("latent map:", err);
+      problem.textContent = `The map could not be drawn: ${err.message}. Reload the page to try again.`;
+      problem.hidden = false;
+    },
+  );
 });
 post("streamlit:componentReady", { apiVersion: 1 });

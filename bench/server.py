@@ -64,8 +64,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_app(env: dict[str, str] | None = None, script: str = "app.py") -> tuple[subprocess.Popen, str]:
-    """Start `streamlit run <script>` on a free loopback port without waiting; returns (process, base URL).
+def launch_app(
+    env: dict[str, str] | None = None, script: str = "app.py", root: Path = ROOT
+) -> tuple[subprocess.Popen, str]:
+    """Start `streamlit run <script>` in `root` (this checkout, or another one to compare with) on a free loopback
+    port without waiting; returns (process, base URL).
 
     The server's output goes to a temporary file (`proc.log`), which `wait_healthy` quotes if the server dies.
     """
@@ -84,7 +87,7 @@ def launch_app(env: dict[str, str] | None = None, script: str = "app.py") -> tup
     ]
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop_app)
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, text=True
+        cmd, cwd=root, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, text=True
     )
     proc.log = log
     return proc, f"http://127.0.0.1:{port}"

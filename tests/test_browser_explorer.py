@@ -212,3 +212,18 @@ def test_a_fast_second_click_is_not_taken_for_the_point_under_the_first(page, ap
     page.mouse.click(*empty)  # faster than Plotly's hover follows the pointer
     wait_for_crosshair_at(page, chart, empty[0] - box["x"])
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def test_a_map_figure_that_cannot_load_is_one_sentence_and_the_decoded_image_still_shows(page, app_url):
+    page.route("**/published/*.json", lambda route: route.abort())
+    open_page(page, app_url + "/map", "Latent map")
+    problem = map_frame(page).locator("#problem")
+    expect(problem).to_have_text(
+        "The map could not be drawn: its figure did not load (no answer from the server). "
+        "Reload the page to try again.",
+        timeout=TIMEOUT,
+    )
+    page.wait_for_function(  # Python's decode of the centre, in the panel
+        "(sel) => document.querySelector(sel).contentWindow.__firstImageAt > 0", arg=MAP_FRAME, timeout=TIMEOUT
+    )
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)

@@ -200,17 +200,26 @@ function paintProbabilities(probs) {
   }
   ctx.putImageData(image, 0, 0);
   window.__decodedFrames += 1;
+  imageShown();
 }
 
+// When the panel first showed a decoded image, Python's or the browser's, in ms since the epoch (bench/cold_start.py
+// reads it: a probe in the app's page cannot run while this frame draws the map).
+function imageShown() {
+  window.__firstImageAt ||= performance.timeOrigin + performance.now();
+}
+
+// Python's decode of the sliders' code, until the browser decodes; the promise resolves once it is painted.
 function paintServerImage() {
-  if (!serverImage) return;
+  if (!serverImage) return Promise.resolve();
   const img = new Image();
   const src = serverImage;
-  img.onload = () => {
+  img.src = src;
+  return img.decode().then(() => {
     if (runtime === "ready" || src !== serverImage) return; // the browser decodes by now, or a newer one came
     canvas.getContext("2d").drawImage(img, 0, 0, 28, 28);
-  };
-  img.src = src;
+    imageShown();
+  }, (err) => console.warn("latent map: the server's image did not decode", err));
 }
 
 function decodeHere(code) {
@@ -233,9 +242,11 @@ function requestFrame() {
   });
 }
 
+// The panel for these arguments; returns the promise of Python's image painted, where the panel shows it.
 function updatePanel(args) {
   document.getElementById("panel").hidden = !args.panel;
-  if (!args.panel) return; // the map alone
+  let painted = Promise.resolve();
+  if (!args.panel) return painted; // the map alone
   if (args.panel !== panel?.json) {
     panel = { ...JSON.parse(args.panel), json: args.panel };
     buildSliders(panel);
@@ -251,9 +262,10 @@ function updatePanel(args) {
   }
   if (args.image !== serverImage) {
     serverImage = args.image;
-    if (runtime !== "ready") paintServerImage();
+    if (runtime !== "ready") painted = paintServerImage();
   }
   wantModel(args.model);
+  return painted;
 }
 
 // Another model chosen: the server's images until its decoder is loaded.
@@ -420,19 +432,28 @@ function loadRuntime(args) {
 
 // The figure is a file named for its content (pages/map_chart: figure_url), fetched when it changes.
 async function fetchFigure(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`the map's figure did not load (${url}: HTTP ${response.status})`);
+  const response = await fetch(url).catch(() => null);
+  if (!response) throw new Error("its figure did not load (no answer from the server)");
+  if (!response.ok) throw new Error(`its figure did not load (HTTP ${response.status} for ${url})`);
   return response.json();
+}
+
+// plotly.js, loaded once the first decoded image is on screen (index.html preloads the file meanwhile).
+let plotlyLoading = null;
+function plotly() {
+  return (plotlyLoading ||= loadScript("plotly.min.js"));
 }
 
 async function draw(args, theme) {
   color = args.color;
   tiles = args.tiles;
-  updatePanel(args);
+  const painted = updatePanel(args);
   if (args.height !== shown.height) post("streamlit:setFrameHeight", { height: args.height });
   shown.height = args.height;
-  if (args.figure !== shown.figure) {
-    const figure = await fetchFigure(args.figure);
+  const fetching = args.figure !== shown.figure ? fetchFigure(args.figure) : null;
+  if (!plotlyLoading) await painted; // the first visit: the decoded image before plotly.js and the points
+  if (fetching) {
+    const [figure] = await Promise.all([fetching, plotly()]);
     const layout = { dragmode: "pan", ...themed(figure.layout, theme), clickmode: "event", height: args.height };
     layout.margin = { ...(layout.margin || {}), t: Math.max(layout.margin?.t || 0, 28) }; // room for the modebar
     base = { data: figure.data, layout };

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -298,6 +299,21 @@ def test_stop_keeps_the_last_complete_epoch_and_resume_goes_on_from_it(tmp_path,
     assert live.first_step == kept * 20  # it went on from the kept epoch (2,000 images in batches of 100)
     assert live.state == STOPPED and read_card(job.folder)["training"]["epochs_done"] == live.epoch > kept
     assert live.curve_step[0] == 10 and np.all(np.diff(live.curve_step) > 0)  # one curve across both sessions
+
+
+@pytest.mark.slow
+def test_a_run_started_where_ctrl_c_is_ignored_still_stops(tmp_path, digits_npz, data_dir, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+    config = replace(SMALL, dataset=str(digits_npz), epochs=400)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a server started with `nohup ... &`: inherited
+    try:
+        job = jobs.start(config, tmp_path, threads=1)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    _wait(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 1)
+    jobs.stop(tmp_path)
+    _wait(lambda: not jobs.current_job(tmp_path).alive)
+    assert read_live(job.folder).state == STOPPED and jobs.resumable_runs(tmp_path) == [job.folder]
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import contextlib
 import copy
 import math
 import platform
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -403,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DeviceError) as err:
         p.error(str(err).rstrip("."))
     out: Path | None = args.out
+    # Ctrl-C and `vae.jobs.stop` (SIGINT) stop a run even where the shell that started it ignores SIGINT, as it does
+    # for a job started in the background (`nohup streamlit run app.py &`); Python leaves an ignored SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         dataset = resolve_dataset(config.dataset)
         data = dataset.split(True, args.data_dir), dataset.split(False, args.data_dir)

@@ -559,9 +559,8 @@ function listen() {
   });
   gd.on("plotly_deselect", () => report({ points: [], box: [], lasso: [] }));
   gd.on("plotly_relayout", (ev) => {
-    if (!Object.keys(ev || {}).some((k) => k.startsWith("xaxis.") || k.startsWith("yaxis."))) return;
-    placeTiles(); // the old tiles where their data now is, until the new ones are painted
-    requestOverlay();
+    placeTiles(); // the old tiles where their data now is (after a zoom, a pan or a resize)
+    if (Object.keys(ev || {}).some((k) => k.startsWith("xaxis.") || k.startsWith("yaxis."))) requestOverlay();
   });
   gd.on("plotly_relayouting", (ev) => { // a pan, while it drags: the tiles move with the data
     const range = (axis) => [0, 1].map((i) => ev[`${axis}.range[${i}]`] ?? gd._fullLayout[axis].range[i]);

@@ -377,7 +377,7 @@ function decodeOverlay(n) {
   const side = n * cell, ink = 0.85; // Python's tiles' opacity over the plot's background
   const background = rgb(gd._fullLayout.plot_bgcolor);
   const pixels = new Uint8ClampedArray(side * side * 4);
-  for (let i = 0; i < side * side; i++) pixels.set([...background, 255], 4 * i);
+  new Uint32Array(pixels.buffer).fill(new Uint32Array(Uint8ClampedArray.of(...background, 255).buffer)[0]); // RGBA
   for (let t = 0; t < n * n; t++) {
     const x0 = (t % n) * cell + 1, y0 = Math.floor(t / n) * cell + 1;
     for (let i = 0; i < 784; i++) {
@@ -396,16 +396,6 @@ function decodeOverlay(n) {
   requestAnimationFrame(() => (window.__overlayPainted ||= []).push(performance.now()));
 }
 
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = src;
-    script.onload = resolve;
-    script.onerror = () => reject(new Error(`${src} did not load`));
-    document.head.appendChild(script);
-  });
-}
-
 async function loadDecoder(url) {
   if (!url) throw new Error("this model has no browser decoder");
   const model = await loadModel(url, { parts: ["decoder"] });
@@ -418,7 +408,7 @@ function loadRuntime(args) {
   if (runtimeStarted || !args.panel) return;
   runtimeStarted = (async () => {
     if (typeof WebAssembly !== "object") throw new Error("no WebAssembly");
-    for (const src of JSON.parse(args.runtime)) await loadScript(src);
+    await loadRuntimeScripts();
     let url;
     do { // until the model wanted is the one loaded (another may be chosen meanwhile)
       url = wantedModel;

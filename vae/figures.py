@@ -48,17 +48,30 @@ def styled(fig: go.Figure, height: int, **layout) -> go.Figure:
 
 
 def class_traces(
-    coords: np.ndarray, labels: np.ndarray, class_names: Sequence[str], marker_size: float = 4.0, opacity: float = 0.55
-) -> list[go.Scattergl]:
-    """One WebGL scatter trace per class, named by the class; customdata holds each point's index in coords (N, 2)."""
+    coords: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    marker_size: float = 4.0,
+    opacity: float = 0.55,
+    svg: bool = False,
+) -> list[go.Scattergl | go.Scatter]:
+    """One scatter trace per class, named by the class; customdata holds each point's index in coords (N, 2).
+
+    WebGL points with a hover label each; with `svg`, SVG points without hover (a few thousand points redrawn every
+    few seconds, which a browser without a GPU draws far more cheaply as SVG than as WebGL: bench/README.md)."""
     coords = np.asarray(coords, dtype=np.float32)
     labels = np.asarray(labels)
     indices = np.arange(len(coords))
     traces = []
     for c, name in enumerate(class_names):
         mask = labels == c
+        scatter, hover = (
+            (go.Scatter, dict(hoverinfo="skip"))
+            if svg
+            else (go.Scattergl, dict(hovertemplate=f"<b>{name}</b> · test image %{{customdata}}<extra></extra>"))
+        )
         traces.append(
-            go.Scattergl(
+            scatter(
                 x=coords[mask, 0],
                 y=coords[mask, 1],
                 mode="markers",
@@ -66,7 +79,7 @@ def class_traces(
                 legendgroup=str(name),
                 customdata=indices[mask],
                 marker=dict(size=marker_size, color=CLASS_COLORS[c % len(CLASS_COLORS)], opacity=opacity),
-                hovertemplate=f"<b>{name}</b> · test image %{{customdata}}<extra></extra>",
+                **hover,
             )
         )
     return traces
@@ -437,22 +450,10 @@ def loss_curve_figure(
 def live_map_figure(
     coords: np.ndarray, labels: np.ndarray, class_names: Sequence[str], axis_titles: tuple[str, str], height: int = 380
 ) -> go.Figure:
-    """The latent map of a run in training: codes (N, 2) coloured by labels (N,), drawn as SVG, which a browser without
-    a GPU redraws every few seconds far more cheaply than WebGL points (bench/README.md); a few thousand points."""
-    coords, labels = np.asarray(coords, dtype=np.float32), np.asarray(labels)
-    fig = go.Figure()
-    for c, name in enumerate(class_names):
-        mask = labels == c
-        fig.add_trace(
-            go.Scatter(
-                x=coords[mask, 0],
-                y=coords[mask, 1],
-                mode="markers",
-                name=str(name),
-                marker=dict(size=4, color=CLASS_COLORS[c % len(CLASS_COLORS)], opacity=0.7),
-                hoverinfo="skip",
-            )
-        )
+    """The latent map of a run in training: codes (N, 2) coloured by labels (N,), a few thousand points as SVG
+    (`class_traces`)."""
+    coords = np.asarray(coords, dtype=np.float32)
+    fig = go.Figure(class_traces(coords, labels, class_names, opacity=0.7, svg=True))
     styled(fig, height, margin=dict(l=45, t=10, b=40), legend=dict(itemsizing="constant", font=dict(size=12)))
     fig.update_xaxes(title=axis_titles[0], range=list(padded_range(coords[:, 0])), zeroline=False)
     fig.update_yaxes(title=axis_titles[1], range=list(padded_range(coords[:, 1])), zeroline=False)

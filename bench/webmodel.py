@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pages.webmodel import RUNTIME_DIR, RUNTIME_SCRIPTS
+
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIME = ROOT / "pages" / "webmodel"  # the vendored TensorFlow.js files and vae_model.js
-WASM_SCRIPTS = ("tf-core.es2017.min.js", "tf-backend-wasm.es2017.min.js", "vae_model.js")
+RUNTIME = RUNTIME_DIR  # the vendored TensorFlow.js files and vae_model.js
 
 # Float32Arrays cross between Python and the page as base64 text: a JSON list of 200,000 numbers takes seconds.
 PAGE = """<!doctype html>
@@ -58,7 +59,7 @@ def stage_runtime(folder: Path) -> None:
     for path in RUNTIME.iterdir():
         if path.is_file():
             shutil.copy(path, folder / path.name)
-    write_page(folder, "index.html", WASM_SCRIPTS)
+    write_page(folder, "index.html", RUNTIME_SCRIPTS)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

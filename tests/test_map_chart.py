@@ -11,9 +11,10 @@ import plotly
 
 from pages import map_chart
 from pages.map_chart import _ROOT, ChartEvent, DecodePanel, _version, component_dir, figure_url, model_url, plotly_js
-from pages.webmodel import RUNTIME_FILES, RUNTIME_SCRIPTS
+from pages.webmodel import LOADER, RUNTIME_DIR, RUNTIME_FILES, RUNTIME_SCRIPTS
 from vae.web import GRAPH
 
+PAGES = Path(__file__).parents[1] / "pages"
 PACKAGE_PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
@@ -22,12 +23,23 @@ def test_the_served_folder_holds_the_page_its_script_plotly_and_the_browser_runt
     folder = component_dir()
     assert folder.parent == tmp_path / "vae-explorer"
     page = (folder / "index.html").read_text()
-    assert re.findall(r'<script src="([^"]+)"', page) == ["map_chart.js"]  # plotly.js and the runtime: later
+    # the loader and the chart's own script; plotly.js and the runtime come later
+    assert re.findall(r'<script src="([^"]+)"', page) == [LOADER, "map_chart.js"]
     assert re.findall(r'<link rel="preload" href="([^"]+)" as="script">', page) == ["plotly.min.js"]
     assert (folder / "plotly.min.js").read_bytes() == plotly_js().read_bytes()
     assert all((folder / name).exists() for name in RUNTIME_FILES)
     assert component_dir() == folder  # made once, then reused
     assert [p.name for p in (tmp_path / "vae-explorer").iterdir()] == [folder.name]  # no staging folder left
+
+
+def test_every_component_page_loads_the_runtime_loader_whose_scripts_are_the_runtimes():
+    pages = list(PAGES.glob("*/*.html"))
+    assert len(pages) == 4  # the map, the draw pad, the scrubber and the compared maps
+    for page in pages:
+        assert f'<script src="{LOADER}"></script>' in page.read_text(), page
+    loader = (RUNTIME_DIR / LOADER).read_text()
+    [listed] = re.findall(r"const RUNTIME_SCRIPTS = (\[[^\]]*\]);", loader)
+    assert json.loads(listed) == list(RUNTIME_SCRIPTS)
 
 
 def test_the_chart_gets_a_models_browser_decoder_by_a_url_inside_its_folder(checkpoints_dir):
@@ -49,7 +61,6 @@ def test_the_decode_panel_passes_plain_values_and_the_slider_labels():
     args = panel.args()
     assert args["code"] == (0.5, -1.0) and args["model"] is None
     assert json.loads(args["panel"])["labels"] == ["z₁", "z₂"]
-    assert json.loads(args["runtime"]) == list(RUNTIME_SCRIPTS)
     assert all(isinstance(v, str | tuple | type(None)) for v in args.values())  # no list or dict: no pandas check
 
 

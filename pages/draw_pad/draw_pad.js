@@ -7,7 +7,6 @@
 // URL, for the rest of the page. Where the runtime cannot load, one line says so and Python does everything.
 "use strict";
 
-const RUNTIME = ["tf-core.es2017.min.js", "tf-backend-wasm.es2017.min.js", "vae_model.js"];
 const STROKE_WIDTH = 18;
 const USER_COLOR = "#111111";
 const board = document.getElementById("board");
@@ -32,16 +31,6 @@ function post(type, data) {
 
 function fitHeight() {
   post("streamlit:setFrameHeight", {height: document.documentElement.scrollHeight});
-}
-
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    const s = document.createElement("script");
-    s.src = src;
-    s.onload = resolve;
-    s.onerror = () => reject(new Error(`${src} did not load`));
-    document.head.appendChild(s);
-  });
 }
 
 function say(line) {
@@ -209,7 +198,7 @@ async function startModel(url) {
   if (!url) return off();
   say("Loading the in-browser model…");
   try {
-    if (!window.loadModel) for (const src of RUNTIME) await loadScript(src);
+    await loadRuntimeScripts();
     const loaded = await loadModel(url, {parts: ["encoder", "decoder"]});
     if (loadingFor !== url) return loaded.dispose();
     model = loaded;

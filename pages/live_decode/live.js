@@ -7,7 +7,6 @@ window.__frames = 0; // images decoded in the browser and painted (for tests and
 window.__serverFrames = 0; // images decoded on the server and painted
 
 const live = (() => {
-  const RUNTIME = ["tf-core.es2017.min.js", "tf-backend-wasm.es2017.min.js", "vae_model.js"];
   let runtime = null;
 
   function post(type, data) {
@@ -22,20 +21,10 @@ const live = (() => {
     post("streamlit:setComponentValue", { value, dataType: "json" });
   }
 
-  function script(src) {
-    return new Promise((resolve, reject) => {
-      const tag = document.createElement("script");
-      tag.src = src;
-      tag.onload = resolve;
-      tag.onerror = () => reject(new Error(`${src} could not be loaded`));
-      document.head.appendChild(tag);
-    });
-  }
-
   // The runtime's scripts, one after another, then its WebAssembly backend; once per page.
   function startRuntime() {
     if (!runtime) {
-      runtime = RUNTIME.reduce((p, src) => p.then(() => script(src)), Promise.resolve()).then(() => window.startRuntime());
+      runtime = loadRuntimeScripts().then(() => window.startRuntime());
     }
     return runtime;
   }

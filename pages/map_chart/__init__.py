@@ -32,7 +32,7 @@ import streamlit.components.v1 as components
 from plotly.basedatatypes import BaseTraceType
 from plotly.io.json import to_json_plotly
 
-from pages.webmodel import RUNTIME_SCRIPTS, browser_model, stage_component
+from pages.webmodel import browser_model, stage_component
 from vae.figures import CROSSHAIR_COLOR
 
 _SOURCE = Path(__file__).parent
@@ -150,7 +150,6 @@ class DecodePanel:
             "image": self.image,
             "model": self.model,
             "panel": json.dumps(panel),
-            "runtime": json.dumps(RUNTIME_SCRIPTS),
         }
 
 

@@ -25,7 +25,9 @@ from vae.web import GRAPH, WebExportError, web_model_dir
 RUNTIME_DIR = Path(__file__).parent
 RUNTIME_SCRIPTS = ("tf-core.es2017.min.js", "tf-backend-wasm.es2017.min.js", "vae_model.js")
 """Load these in this order (each with a <script> tag) before using `loadModel`."""
-RUNTIME_FILES = (*RUNTIME_SCRIPTS, "tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm.wasm")
+LOADER = "runtime.js"
+"""Every component page loads it first: `loadScript`, and `loadRuntimeScripts` for the RUNTIME_SCRIPTS."""
+RUNTIME_FILES = (LOADER, *RUNTIME_SCRIPTS, "tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm.wasm")
 MODELS = "models"
 
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import model_picker
+from pages.ui.picker import model_picker
 
 st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/blur_on:", layout="wide")
 

@@ -29,7 +29,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from bench.app_client import AppClient
 from bench.server import machine, percentiles, print_table, running_app
-from pages.common import PICK_DATASET, PICK_MODEL, dataset_title, option_label
+from pages.ui.picker import PICK_DATASET, PICK_MODEL, dataset_title, option_label
 from vae import anomaly, catalog, images, latent
 from vae.checkpoint import load_atlas, load_model, shipped_root
 from vae.data import load_split

@@ -6,15 +6,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.common import (
-    Selection,
-    anomaly_setting,
-    available_models,
-    cached_aurocs,
-    checkpoint_root,
-    current_selection,
-    remember_anomaly_setting,
-)
+from pages.ui.cached import cached_aurocs
+from pages.ui.picker import shipped_models
+from pages.ui.selection import Selection, current_selection
+from pages.ui.state import anomaly_setting, remember_anomaly_setting
 from vae import anomaly, figures
 
 SHORT_NAMES = {"mse": "MSE", "bce": "BCE", "neg_elbo": "−ELBO", "corrected": "Corrected"}
@@ -52,11 +47,11 @@ def threshold_slider(sel: Selection, score: str, inliers: np.ndarray, outliers: 
 def show_all_models(current: str) -> None:
     """AUROC of every score for every shipped model, the current one first."""
     rows = []
-    for name in sorted(available_models(), key=lambda n: (n != current, n)):
-        aurocs = cached_aurocs(str(checkpoint_root() / name))
+    for entry in sorted(shipped_models(), key=lambda e: (e.name != current, e.name)):
+        aurocs = cached_aurocs(str(entry.folder))
         if aurocs:
             rows.append(
-                {"Model": name}
+                {"Model": entry.name}
                 | {short: f"{aurocs[k]:.3f}" if k in aurocs else "–" for k, short in SHORT_NAMES.items()}
             )
     if rows:

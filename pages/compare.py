@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import (
-    Selection,
-    cached_atlas,
-    cached_model,
-    current_selection,
-    dataset_title,
-    manifold_tiles,
-    partner_selection,
-    prior_samples_png,
-)
 from pages.live_decode import compare_maps
+from pages.ui.cached import cached_atlas, cached_model, manifold_tiles, prior_samples_png
+from pages.ui.picker import dataset_title
+from pages.ui.selection import Selection, current_selection, partner_selection
 from vae import figures, latent
 
 GRID = 12

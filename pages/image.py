@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.common import Selection, anomaly_setting, current_selection, missing_data_hint
 from pages.draw_pad import draw_pad
+from pages.ui.cached import missing_data_hint
+from pages.ui.selection import Selection, current_selection
+from pages.ui.state import anomaly_setting
 from vae import anomaly, figures, images, rendering
 
 SCALE = 6  # 28 x 6 = 168 px for the model's input and its reconstruction

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.common import Selection, current_selection, map_selected, missing_data_hint, partner_selection
 from pages.live_decode import scrubber
+from pages.ui.cached import missing_data_hint
+from pages.ui.selection import Selection, current_selection, partner_selection
+from pages.ui.state import map_selected
 from vae import figures, latent, rendering
 
 ENDS = ("a", "b")

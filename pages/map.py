@@ -8,19 +8,17 @@ import json
 import numpy as np
 import streamlit as st
 
-from pages.common import (
-    Selection,
+from pages.map_chart import DecodePanel, chart_event, map_chart, map_points_url, model_url
+from pages.ui.cached import (
     cached_atlas,
     cached_card,
     cached_code_span,
-    current_selection,
     manifold_tiles,
-    map_selected,
     missing_data_hint,
     prior_samples_png,
-    remember_map_selected,
 )
-from pages.map_chart import DecodePanel, chart_event, map_chart, map_points_url, model_url
+from pages.ui.selection import Selection, current_selection
+from pages.ui.state import map_selected, remember_map_selected
 from vae import export, figures, latent, rendering
 from vae.data import dataset_of
 

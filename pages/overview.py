@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import current_selection
+from pages.ui.selection import current_selection
 from vae.models import activation_name
 
 DIAGRAM = """

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import KIND_TITLES, inside_app
+from pages.ui.navigation import inside_app
+from pages.ui.picker import KIND_TITLES
 from vae import figures, jobs, rendering
 from vae.checkpoint import CheckpointError, runs_root
 from vae.data import DATASET_TITLES, DATASETS, DatasetFormatError, DatasetMissingError, resolve_dataset

@@ -22,7 +22,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pages.common import PICK_DATASET
+from pages.ui.picker import PICK_DATASET
 from vae.checkpoint import ATLAS, CARD, TRAIN_STATE, WEIGHTS, load_model, read_card
 from vae.zoo import SHIPPED
 

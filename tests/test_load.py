@@ -10,7 +10,7 @@ import pytest
 from bench.app_client import AppClient
 from bench.load import TOLERANCE, run_load, summary
 from bench.server import start_app, stop_app
-from pages.common import PICK_DATASET
+from pages.ui.picker import PICK_DATASET
 from vae import anomaly, latent
 from vae.checkpoint import load_atlas, load_model
 

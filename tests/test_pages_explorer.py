@@ -368,3 +368,22 @@ def test_no_model_at_all_gives_one_clear_message(monkeypatch, tmp_path, page):
     monkeypatch.setenv("VAE_CHECKPOINTS", str(tmp_path))
     at = open_page(page)
     assert [e.value for e in at.error][-1].startswith(f"No model can be opened: {tmp_path} and ")
+
+
+@pytest.mark.parametrize("page", ["map", "compare", "interpolate", "overview"])
+def test_a_page_run_scans_the_model_folders_once(page, monkeypatch):
+    from vae import catalog
+
+    scans = []
+    real = catalog.catalog
+
+    def counted(*args, **kwargs):
+        scans.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "catalog", counted)
+    at = open_page(page)
+    before = len(scans)
+    at.run()
+    assert not at.exception, at.exception
+    assert len(scans) - before == 1, f"/{page} scanned the model folders {len(scans) - before} times in one run"

@@ -168,7 +168,7 @@ def test_the_map_offers_its_points_the_decoded_image_and_the_grid():
 
 def test_streamlit_still_starts_in_pages_folder_mode_beside_a_pages_folder():
     """If this fails, Streamlit no longer runs pages/*.py on their own before st.navigation has run: the rerun in
-    pages/common.py (`_run_inside_app`) can go."""
+    pages/ui/navigation.py (`inside_app`) can go."""
     assert "uses_pages_directory" in vars(PagesManager)
     saved = PagesManager.uses_pages_directory
     try:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import streamlit.components.v1 as components
 
-from pages.common import Selection
 from pages.map_chart import plotly_js
+from pages.ui.selection import Selection
 from pages.webmodel import browser_model, stage_component
 from vae.figures import CLASS_COLORS
 

@@ -15,8 +15,8 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
-from pages.common import Selection
 from pages.map_chart import plotly_js
+from pages.ui.selection import Selection
 from pages.webmodel import browser_model, stage_component
 from vae import latent, rendering
 from vae.checkpoint import WEIGHTS

@@ -1,0 +1,126 @@
+"""What the pages load and compute once for every session (`st.cache_resource`: shared, read-only) or once per
+arguments (`st.cache_data`: each caller gets a copy): models, atlases, cards, the original test images, decoded
+grids and AUROCs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from vae import anomaly, figures, latent, rendering
+from vae.catalog import Entry
+from vae.checkpoint import CheckpointError, load_atlas, load_model, read_card
+from vae.data import DatasetFormatError, DatasetMissingError, DatasetSpec, data_dir
+from vae.models import Model
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def cached_model(folder: str) -> Model:
+    """One shared, read-only model per checkpoint (eval mode; callers use torch.no_grad)."""
+    return load_model(folder)[0]
+
+
+@st.cache_data(show_spinner="Loading atlas…")
+def cached_atlas(folder: str) -> dict[str, np.ndarray]:
+    return load_atlas(folder)
+
+
+@st.cache_data
+def cached_card(folder: str) -> dict:
+    return read_card(Path(folder))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def cached_code_span(folder: str) -> tuple[np.ndarray, np.ndarray]:
+    """The decode sliders' ranges (z, 2) over a model's test codes, and their centre (z,): the prior's mean for a
+    VAE, the codes' median for an autoencoder. Shared and read-only (two sorts of every code: once per model)."""
+    codes, variational = cached_atlas(folder)["mu"], cached_model(folder).is_variational
+    ranges = latent.code_ranges(codes, prior=variational)
+    centre = np.zeros(codes.shape[1]) if variational else np.median(codes, axis=0).astype(np.float64)
+    ranges.flags.writeable = centre.flags.writeable = False
+    return ranges, centre
+
+
+_CACHED_WRITES: dict[Path, float] = {}  # model folder -> when its files were written, as the caches hold them
+
+
+def forget_rewritten(entry: Entry) -> None:
+    """Empty the model caches when a folder's files were rewritten after they were cached (a run resumed or
+    overwritten in place), so no page shows the old model."""
+    if _CACHED_WRITES.setdefault(entry.folder, entry.written) != entry.written:
+        cached_model.clear()
+        cached_code_span.clear()
+        st.cache_data.clear()
+        _CACHED_WRITES.clear()
+        _CACHED_WRITES[entry.folder] = entry.written
+
+
+# --- Original test images -------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading the test images…")
+def _test_images(data: DatasetSpec, root: str) -> np.ndarray:
+    images = data.split(train=False, root=root).images.numpy()
+    images.flags.writeable = False  # shared by all sessions
+    return images
+
+
+def test_images(data: DatasetSpec) -> np.ndarray | None:
+    """The test split's images, uint8 (N, 28, 28), shared read-only; None when the dataset is not on disk (MNIST
+    and Fashion-MNIST under the data root, the user's own data at its path) or cannot be read."""
+    if not data.on_disk(data_dir()):
+        return None
+    try:
+        return _test_images(data, str(data_dir()))
+    except (DatasetMissingError, DatasetFormatError):
+        return None
+
+
+def missing_data_hint(data: DatasetSpec) -> str:
+    """One line on why the original images are not shown and how to see them."""
+    if data.on_disk(data_dir()):
+        try:  # read again rather than cache the failure, so a repaired folder works on the next run
+            _test_images(data, str(data_dir()))
+        except (DatasetMissingError, DatasetFormatError) as err:
+            return f"The original {data.title} images could not be read, so only decoded images are shown: {err}"
+    if data.source is not None:
+        return (
+            f"The original {data.title} images are not at {data.source}, so only decoded images are shown: put the "
+            "file back there to see them."
+        )
+    return (
+        f"The original {data.title} images are not on disk, so only decoded images are shown: set VAE_DATA_DIR to a "
+        "folder holding MNIST/raw and FashionMNIST/raw (torchvision layout) to see them."
+    )
+
+
+# --- Decodes and scores shared by several pages ---------------------------------------------------------------
+
+
+@st.cache_data(show_spinner="Decoding the manifold grid…", max_entries=32)
+def manifold_tiles(
+    folder: str, projection: str, n: int, span: float, spacing: str, center: tuple[float, float]
+) -> list[dict]:
+    """Plotly layout images of an n x n grid decoded over center ± span of a model's map."""
+    points = latent.manifold_grid(n, span, spacing, center)
+    images = latent.decode_grid(cached_model(folder), points, latent.map_projection(cached_atlas(folder), projection))
+    return figures.tile_images(images, points, latent.tile_sizes(points))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def prior_samples_png(folder: str, n: int = 8, seed: int = 0) -> bytes:
+    """An n x n mosaic of images decoded from z ~ N(0, I), as PNG bytes."""
+    model = cached_model(folder)
+    images = latent.decode(model, latent.prior_samples(n * n, model.config.latent_dim, seed))
+    return rendering.png_bytes(rendering.mosaic(images.reshape(n, n, 28, 28)), scale=2)
+
+
+@st.cache_data(show_spinner="Scoring the test splits…", max_entries=16)
+def cached_aurocs(folder: str) -> dict[str, float]:
+    """AUROC of every anomaly score of a model (from its atlas), or {} when its atlas cannot be read."""
+    try:
+        return anomaly.atlas_aurocs(load_atlas(folder))
+    except (CheckpointError, KeyError, ValueError):
+        return {}

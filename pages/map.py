@@ -19,6 +19,7 @@ from pages.ui.cached import (
 )
 from pages.ui.selection import Selection, current_selection
 from pages.ui.state import map_selected, remember_map_selected
+from pages.ui.text import verbatim
 from vae import export, figures, latent, rendering
 from vae.data import dataset_of
 
@@ -48,11 +49,13 @@ def parse_code(text: str, sel: Selection) -> np.ndarray:
     try:
         code = np.array([float(part) for part in text.split(",")])
     except ValueError:
-        raise ValueError(f"z '{text}' in the address is not a list of numbers") from None
+        raise ValueError(f"z {verbatim(text)} in the address is not a list of numbers") from None
     if not np.isfinite(code).all():
-        raise ValueError(f"z '{text}' in the address is not a list of numbers")
+        raise ValueError(f"z {verbatim(text)} in the address is not a list of numbers")
     if len(code) != sel.latent_dim:
-        raise ValueError(f"z '{text}' in the address has {len(code)} coordinates, but {sel.name} has {sel.latent_dim}")
+        raise ValueError(
+            f"z {verbatim(text)} in the address has {len(code)} coordinates, but {sel.name} has {sel.latent_dim}"
+        )
     return code
 
 
@@ -77,7 +80,7 @@ def code_from_address(sel: Selection, ranges: np.ndarray, default: np.ndarray) -
         return default
     if ((code < ranges[:, 0]) | (code > ranges[:, 1])).any():
         st.warning(
-            f"z '{text}' in the address lies beyond the sliders' range; showing the nearest point inside.",
+            f"z {verbatim(text)} in the address lies beyond the sliders' range; showing the nearest point inside.",
             icon=":material/link_off:",
         )
     return code

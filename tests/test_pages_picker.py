@@ -144,7 +144,7 @@ def test_a_broken_folder_is_listed_with_its_problem_while_the_others_open(runs):
 def test_a_link_to_a_broken_folder_warns_once_and_opens_the_default(runs):
     at = open_page("map", model=HALF)
     [warning] = [w.value for w in at.warning]
-    assert warning.startswith(f"Model '{HALF}' in the address cannot be opened ({runs / HALF / WEIGHTS} is missing")
+    assert warning.startswith(f"Model ` {HALF} ` in the address cannot be opened ({runs / HALF / WEIGHTS} is missing")
     assert warning.endswith("; showing mnist-vae-z2.")
     assert model_select(at).value == "mnist-vae-z2" and at.query_params["model"] == "mnist-vae-z2"
     at.run()

@@ -106,17 +106,20 @@ def test_compare_shows_the_pair_of_the_linked_model():
 
 
 BAD_LINKS = {
-    "unknown model": ({"model": "mnist-vae-z3"}, "Unknown model 'mnist-vae-z3' in the address; showing mnist-vae-z2."),
-    "not numbers": ({"z": "a,b"}, "z 'a,b' in the address is not a list of numbers; showing the centre."),
-    "not finite": ({"z": "nan,1"}, "z 'nan,1' in the address is not a list of numbers; showing the centre."),
-    "empty": ({"z": ""}, "z '' in the address is not a list of numbers; showing the centre."),
+    "unknown model": (
+        {"model": "mnist-vae-z3"},
+        "Unknown model ` mnist-vae-z3 ` in the address; showing mnist-vae-z2.",
+    ),
+    "not numbers": ({"z": "a,b"}, "z ` a,b ` in the address is not a list of numbers; showing the centre."),
+    "not finite": ({"z": "nan,1"}, "z ` nan,1 ` in the address is not a list of numbers; showing the centre."),
+    "empty": ({"z": ""}, "z (empty) in the address is not a list of numbers; showing the centre."),
     "too many": (
         {"z": "1,2,3"},
-        "z '1,2,3' in the address has 3 coordinates, but mnist-vae-z2 has 2; showing the centre.",
+        "z ` 1,2,3 ` in the address has 3 coordinates, but mnist-vae-z2 has 2; showing the centre.",
     ),
     "too few for z = 16": (
         {"model": "mnist-vae-z16", "z": "1,2"},
-        "z '1,2' in the address has 2 coordinates, but mnist-vae-z16 has 16; showing the centre.",
+        "z ` 1,2 ` in the address has 2 coordinates, but mnist-vae-z16 has 16; showing the centre.",
     ),
 }
 
@@ -139,7 +142,7 @@ def test_a_point_beyond_the_sliders_is_moved_inside_with_one_line():
     args = map_chart_args(at)
     assert args["code"][0] == json.loads(args["panel"])["ranges"][0][1] < 100  # the z₁ slider's right end
     assert warnings(at) == [
-        "z '100,0' in the address lies beyond the sliders' range; showing the nearest point inside."
+        "z ` 100,0 ` in the address lies beyond the sliders' range; showing the nearest point inside."
     ]
 
 
@@ -187,3 +190,27 @@ def test_every_run_goes_through_app_py():
         assert PagesManager.uses_pages_directory is False
         at.run()
         assert not at.exception
+
+
+HOSTILE = {
+    "a link": "[Session expired, sign in](https://example.com/login)",
+    "an image": "![](https://example.com/pixel.png)",
+    "an icon and colour": ":material/lock: :red[Your account is locked]",
+    "backticks": "`` ` [x](https://example.com) ` ``",
+    "html": "<img src=https://example.com/a.png>",
+}
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+@pytest.mark.parametrize("param", ["model", "z"])
+def test_text_from_the_address_is_shown_as_typed_never_as_markdown(kind, param):
+    from markdown_it import MarkdownIt
+
+    value = HOSTILE[kind]
+    at = open_link("map", **{param: value})
+    [warning] = warnings(at)
+    html = MarkdownIt("commonmark").renderInline(warning)
+    assert "<a " not in html and "<img" not in html
+    code = html[html.index("<code>") + len("<code>") : html.index("</code>")]
+    assert code.strip() == value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert ":" not in html.replace(code, "").split("<code>")[0]  # no icon shortcode before the quoted value

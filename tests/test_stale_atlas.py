@@ -53,7 +53,7 @@ def test_the_app_names_a_stale_atlas_and_keeps_the_other_models_usable(shelf, mo
     folder = shelf / STALE
     problem = f"{folder / ATLAS} was not built from the weights beside it ({folder / WEIGHTS}); "
     [warning] = [w.value for w in at.warning]
-    assert warning.startswith(f"Model '{STALE}' in the address cannot be opened ({problem}")
+    assert warning.startswith(f"Model ` {STALE} ` in the address cannot be opened ({problem}")
     assert f"`python -m vae.atlas {folder}`" in warning and len(warning.splitlines()) == 1
     sidebar = "\n".join(m.value for m in at.sidebar.markdown)
     assert f"- **{STALE}**: {problem}" in sidebar  # listed with its sentence, not offered

@@ -11,6 +11,7 @@ import time
 import streamlit as st
 
 from pages.ui.navigation import entered_app
+from pages.ui.text import verbatim
 from vae import catalog
 from vae.catalog import Entry
 from vae.checkpoint import runs_root, shipped_root
@@ -119,10 +120,10 @@ def model_picker() -> None:
         linked = catalog.find(entries, asked)
         instead = f"showing {default.name}" if default else "no model can be opened"
         if linked is None:
-            st.warning(f"Unknown model '{asked}' in the address; {instead}.", icon=":material/link_off:")
+            st.warning(f"Unknown model {verbatim(asked)} in the address; {instead}.", icon=":material/link_off:")
         elif linked.problem:
             st.warning(
-                f"Model '{asked}' in the address cannot be opened ({linked.problem.rstrip('.')}); {instead}.",
+                f"Model {verbatim(asked)} in the address cannot be opened ({linked.problem.rstrip('.')}); {instead}.",
                 icon=":material/link_off:",
             )
         state[PICK_MODEL] = asked if linked is not None and linked.problem is None else None

@@ -195,3 +195,60 @@ def test_check_atlas_says_what_load_atlas_says(checkpoints_dir, tmp_path):
             f"{folder / ATLAS} was not built from the weights beside it ({folder / WEIGHTS}); "
             f"rebuild it with `python -m vae.atlas {folder}`."
         )
+
+
+# --- Hostile or many folders --------------------------------------------------------------------------------------
+
+
+def test_a_linked_run_folder_is_not_opened(checkpoints_dir, runs):
+    runs.mkdir()
+    (runs / "linked").symlink_to(checkpoints_dir / "mnist-vae-z2", target_is_directory=True)
+    assert names(catalog(checkpoints_dir, runs)) == SHIPPED_ORDER
+
+
+def test_a_linked_weights_file_is_refused_in_one_sentence(checkpoints_dir, runs):
+    run = copy_model(checkpoints_dir / "mnist-vae-z2", runs / "run", files=(CARD, ATLAS))
+    (run / WEIGHTS).symlink_to(checkpoints_dir / "mnist-vae-z2" / WEIGHTS)
+    [entry] = [e for e in catalog(checkpoints_dir, runs) if e.name == "run"]
+    assert (
+        entry.problem
+        == f"{run / WEIGHTS} is not a regular file (a link or a special file), so the folder is not opened."
+    )
+
+
+def test_a_card_that_does_not_match_the_weights_header_is_a_problem_before_any_network_is_built(
+    checkpoints_dir, runs, monkeypatch
+):
+    run = copy_model(checkpoints_dir / "mnist-vae-z2", runs / "huge")
+    card = json.loads((run / CARD).read_text())
+    card["model"]["hidden"] = [20000, 20000]
+    (run / CARD).write_text(json.dumps(card))
+    from vae import checkpoint, models
+
+    built = []
+    real = models.build_model
+    monkeypatch.setattr(checkpoint, "build_model", lambda c: built.append(torch.empty(0).device) or real(c))
+    [entry] = [e for e in catalog(checkpoints_dir, runs) if e.name == "huge"]
+    assert entry.problem.startswith(f"{run / WEIGHTS} does not match the architecture in {run / CARD}")
+    with pytest.raises(CheckpointError, match="does not match the architecture"):
+        load_model(run)
+    assert built == [torch.device("meta")] * 2  # the header check alone: no real network of 20000 x 20000
+
+
+def test_a_rescan_of_many_unchanged_run_folders_reads_none_of_them_again(checkpoints_dir, runs, monkeypatch):
+    card = (checkpoints_dir / "mnist-vae-z2" / CARD).read_text()
+    for i in range(600):
+        (runs / f"run-{i:03d}").mkdir(parents=True)
+        (runs / f"run-{i:03d}" / CARD).write_text(card)
+    from vae import catalog as catalog_module
+
+    assert len(catalog(checkpoints_dir, runs)) == 608
+    reads = []
+    real = catalog_module.read_card
+    monkeypatch.setattr(catalog_module, "read_card", lambda folder: reads.append(folder) or real(folder))
+    assert len(catalog(checkpoints_dir, runs)) == 608
+    assert reads == []
+    (runs / "run-007" / CARD).write_text(card)
+    os.utime(runs / "run-007" / CARD, ns=(1, 1))
+    catalog(checkpoints_dir, runs)
+    assert reads == [runs / "run-007"]

@@ -9,8 +9,9 @@ on the next scan.
 
 from __future__ import annotations
 
-import functools
 import os
+import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from vae.checkpoint import (
     WEIGHTS,
     CheckpointError,
     check_atlas,
+    check_weights,
     holds_model,
     read_card,
     runs_root,
@@ -54,15 +56,24 @@ class Entry:
 
 
 def _stamp(folder: Path) -> tuple:
-    """(name, mtime_ns, size) of each model file present: changes whenever one is written."""
+    """(name, mtime_ns, size, mode) of each model file present, not following links: changes whenever one is
+    written or replaced."""
     stamp = []
     for name in RUN_FILES:
         try:
-            st = (folder / name).stat()
+            st = (folder / name).lstat()
         except OSError:
             continue
-        stamp.append((name, st.st_mtime_ns, st.st_size))
+        stamp.append((name, st.st_mtime_ns, st.st_size, stat.S_IFMT(st.st_mode)))
     return tuple(stamp)
+
+
+def _irregular(folder: Path, stamp: tuple) -> str | None:
+    """A sentence naming the first model file that is not a regular file (a link, a pipe, a device), or None."""
+    for name, _, _, kind in stamp:
+        if kind != stat.S_IFREG:
+            return f"{folder / name} is not a regular file (a link or a special file), so the folder is not opened."
+    return None
 
 
 def _problem(folder: Path, card: dict | None) -> str | None:
@@ -79,16 +90,19 @@ def _problem(folder: Path, card: dict | None) -> str | None:
             f"`python -m vae.train` with its settings and `--out {folder} --resume` continues it."
         )
     try:
+        check_weights(folder, card)
         check_atlas(folder, weights_sha256(folder))
     except (CheckpointError, OSError) as err:  # OSError: a file it may not read
         return str(err)
     return None
 
 
-@functools.lru_cache(maxsize=512)
 def _describe(folder: Path, shipped: bool, stamp: tuple) -> Entry:
-    """The entry of a folder whose files are as `stamp` says (the cache key: a rewritten file is read again)."""
-    written = max((mtime for _, mtime, _ in stamp), default=0) / 1e9
+    """The entry of a folder whose files are as `stamp` says."""
+    written = max((mtime for _, mtime, _, _ in stamp), default=0) / 1e9
+    irregular = _irregular(folder, stamp)
+    if irregular:
+        return Entry(folder.name, folder, shipped, irregular, written=written)
     try:
         card = read_card(folder) if (folder / CARD).exists() else None
     except (CheckpointError, OSError) as err:
@@ -114,13 +128,36 @@ def _describe(folder: Path, shipped: bool, stamp: tuple) -> Entry:
     )
 
 
+_KNOWN: dict[tuple[Path, bool], tuple[tuple, Entry]] = {}  # (folder, shipped) -> (stamp, entry) of the last scan
+_KNOWN_LOCK = threading.Lock()
+
+
+def _entry(folder: Path, shipped: bool) -> Entry:
+    """The folder's entry, read again only when its files changed (their stamp)."""
+    stamp = _stamp(folder)
+    known = _KNOWN.get((folder, shipped))
+    if known is None or known[0] != stamp:
+        known = (stamp, _describe(folder, shipped, stamp))
+        with _KNOWN_LOCK:
+            _KNOWN[folder, shipped] = known
+    return known[1]
+
+
+def _forget_gone(roots: tuple[Path, ...], seen: set[Path]) -> None:
+    """Drop the remembered entries of folders under `roots` that the scan no longer found."""
+    with _KNOWN_LOCK:
+        for key in [k for k in _KNOWN if k[0].parent in roots and k[0] not in seen]:
+            del _KNOWN[key]
+
+
 def _folders(root: Path) -> list[Path]:
-    """The subfolders of `root` that hold (part of) a model; [] when root does not exist."""
+    """The subfolders of `root` that hold (part of) a model, links to folders left out; [] when root does not
+    exist."""
     try:
         children = sorted(root.iterdir())
     except OSError:
         return []
-    return [c for c in children if c.is_dir() and not c.name.startswith(".") and holds_model(c)]
+    return [c for c in children if not c.name.startswith(".") and not c.is_symlink() and c.is_dir() and holds_model(c)]
 
 
 def _order(entry: Entry) -> tuple:
@@ -135,15 +172,16 @@ def catalog(shipped: str | os.PathLike | None = None, runs: str | os.PathLike | 
     """Every model folder under `shipped` (default `shipped_root()`) and `runs` (default `runs_root()`), shipped
     first. A run named like a shipped model cannot be told apart in an address, so it gets a problem instead."""
     shipped, runs = Path(shipped or shipped_root()), Path(runs or runs_root())
-    entries = [_describe(f, True, _stamp(f)) for f in _folders(shipped)]
+    entries = [_entry(f, True) for f in _folders(shipped)]
     names = {e.name for e in entries}
     if runs.resolve() != shipped.resolve():
         for folder in _folders(runs):
-            entry = _describe(folder, False, _stamp(folder))
+            entry = _entry(folder, False)
             if entry.name in names:
                 clash = f"{folder} has the name of a shipped model in {shipped}; rename the folder to open it."
                 entry = Entry(entry.name, folder, False, clash, written=entry.written)
             entries.append(entry)
+    _forget_gone((shipped, runs), {e.folder for e in entries})
     return sorted(entries, key=_order)
 
 

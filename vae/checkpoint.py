@@ -109,27 +109,64 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is corrupt or truncated ({err}); restore it from git.") from None
 
 
-def load_model(folder: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[Model, dict]:
-    """Rebuild the model of a checkpoint folder in eval mode on `device` (whatever it was trained on), with its card."""
+def weight_shapes(folder: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor in a folder's model.safetensors, read from its JSON header alone (no weights)."""
+    path = Path(folder) / WEIGHTS
+    try:
+        with safe_open(str(path), "pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing; retrain the model or restore the folder.") from None
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is corrupt or truncated ({err}); restore it from git.") from None
+
+
+def check_weights(folder: str | os.PathLike, card: dict) -> ModelConfig:
+    """The card's ModelConfig once the weights' header (`weight_shapes`) matches the network it describes, which is
+    built on PyTorch's meta device (shapes only, no memory), so a card with huge widths costs nothing; else
+    CheckpointError."""
     folder = Path(folder)
-    card = read_card(folder)
-    model = build_model(ModelConfig.from_dict(card["model"]))
-    weights = _read_tensors(folder / WEIGHTS)
-    expected = model.state_dict()
-    if set(weights) != set(expected) or any(weights[k].shape != v.shape for k, v in expected.items()):
+    try:
+        config = ModelConfig.from_dict(card["model"])
+    except (ConfigError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{folder / CARD} describes a model this version cannot build ({err}).") from None
+    shapes = weight_shapes(folder)
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
+    if shapes != expected:
         raise CheckpointError(
             f"{folder / WEIGHTS} does not match the architecture in {folder / CARD}; "
             "retrain the model or restore both files together."
         )
-    model.load_state_dict({k: v.float() for k, v in weights.items()})
+    return config
+
+
+def load_model(folder: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[Model, dict]:
+    """Rebuild the model of a checkpoint folder in eval mode on `device` (whatever it was trained on), with its card.
+
+    The card is checked against the weights' header before the network is built (`check_weights`)."""
+    folder = Path(folder)
+    card = read_card(folder)
+    model = build_model(check_weights(folder, card))
+    model.load_state_dict({k: v.float() for k, v in _read_tensors(folder / WEIGHTS).items()})
     return model.to(device).eval(), card
 
 
+_FINGERPRINTS: dict[Path, tuple[tuple, str]] = {}  # weights file -> (its stat as hashed, SHA-256)
+
+
 def weights_sha256(folder: str | os.PathLike) -> str:
-    """The fingerprint of a folder's weights: SHA-256 of the bytes of model.safetensors, in hex."""
+    """The fingerprint of a folder's weights: SHA-256 of the bytes of model.safetensors, in hex.
+
+    Kept per file while its inode, size and modification time stay the same, so a page view hashes nothing."""
     path = Path(folder) / WEIGHTS
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        st = path.stat()
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        known = _FINGERPRINTS.get(path)
+        if known is None or known[0] != key:
+            known = _FINGERPRINTS[path] = (key, hashlib.sha256(path.read_bytes()).hexdigest())
+        return known[1]
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing; retrain the model or restore the folder.") from None
 

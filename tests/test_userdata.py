@@ -388,3 +388,60 @@ def test_every_page_opens_a_model_of_own_data_without_an_error(
     assert not at.error, [e.value for e in at.error]
     text = " ".join(e.value for e in (*at.markdown, *at.caption, *at.info, *at.title, *at.subheader))
     assert "shapes" in text, text
+
+
+# --- Hostile paths and sizes --------------------------------------------------------------------------------------
+
+
+def _npz_declaring(path: Path, shape: tuple[int, ...]) -> Path:
+    """An .npz file of a few hundred bytes whose x_train header declares a uint8 array of `shape`."""
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x_train.npy", header.getvalue() + bytes(1000))
+        archive.writestr("x_test.npy", header.getvalue() + bytes(1000))
+    return path
+
+
+@pytest.mark.timeout(60)
+def test_an_npz_file_declaring_more_than_a_dataset_may_hold_is_refused_from_its_headers(tmp_path):
+    path = _npz_declaring(tmp_path / "bomb.npz", (2_000_000, 28, 28))
+    assert path.stat().st_size < 5000
+    with pytest.raises(DatasetFormatError, match=r"would unpack to 2990 MiB, more than the 1024 MiB") as err:
+        resolve_dataset(path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.timeout(60)
+def test_a_gzipped_idx_file_declaring_more_than_a_dataset_may_hold_is_refused_from_its_header(strokes, tmp_path):
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    for f in strokes.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "train-images-idx3-ubyte").unlink(missing_ok=True)
+    head = b"\x00\x00\x08\x03" + b"".join(n.to_bytes(4, "big") for n in (2_000_000, 28, 28))
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(head + bytes(10_000)))
+    with pytest.raises(DatasetFormatError, match=r"declares a \(2000000, 28, 28\) array, more than the 1024 MiB"):
+        resolve_dataset(folder)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ["a pipe", "a device"])
+def test_a_path_that_is_neither_a_file_nor_a_folder_is_refused_without_opening_it(kind, tmp_path):
+    import os
+
+    if kind == "a pipe":
+        path = tmp_path / "fifo.npz"
+        os.mkfifo(path)  # opening it would block until a writer came
+    else:
+        path = Path("/dev/null")
+    with pytest.raises(DatasetFormatError, match="is neither a regular file nor a folder"):
+        resolve_dataset(path)
+
+
+def test_a_file_that_cannot_be_read_is_one_sentence():
+    with pytest.raises(DatasetFormatError, match=r"^/proc/self/mem could not be read \(") as err:
+        resolve_dataset("/proc/self/mem")
+    assert "\n" not in str(err.value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.lib.format as fmt
 import torch
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -34,6 +35,7 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 }
 DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 MAX_CLASSES = 256  # labels are stored as uint8 in the atlas
+MAX_DATASET_BYTES = 1 << 30  # the user's data, unpacked: at most 1 GiB (1.3 million 28 x 28 images)
 
 _FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 # The raw files of each split, unpacked; torchvision downloads them gzipped (_RAW_FILES) and unpacks them.
@@ -100,17 +102,21 @@ def other_dataset(name: str) -> str:
     return DATASETS[1 - DATASETS.index(name)]
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file of unsigned bytes (the format of the MNIST raw files; gzipped if it ends in .gz) as an array."""
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        data = gzip.decompress(data)
-    if len(data) < 4 or data[:3] != b"\x00\x00\x08":
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
-    ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != math.prod(shape):
+def read_idx(path: Path, limit: int = MAX_DATASET_BYTES) -> np.ndarray:
+    """An IDX file of unsigned bytes (the format of the MNIST raw files; gzipped if it ends in .gz) as an array.
+
+    ValueError when it is not one, or when its header asks for more than `limit` bytes (checked before the body is
+    read: a gzipped file is unpacked no further than that)."""
+    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+        head = f.read(4)
+        if len(head) < 4 or head[:3] != b"\x00\x00\x08":
+            raise ValueError(f"{path} is not an IDX file of unsigned bytes")
+        dims = f.read(4 * head[3])
+        shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(len(dims) // 4))
+        if math.prod(shape) > limit:
+            raise ValueError(f"{path} declares a {shape} array, more than the {limit >> 20} MiB a dataset may hold")
+        body = np.frombuffer(f.read(math.prod(shape) + 1), dtype=np.uint8)
+    if len(shape) != head[3] or body.size != math.prod(shape):
         raise ValueError(f"{path} holds {body.size} bytes for a {shape} array: truncated or padded")
     return body.reshape(shape)
 
@@ -179,6 +185,7 @@ class DatasetSpec:
             return load_split(self.name, train, root)
         if not self.source.exists():
             raise DatasetMissingError(f"{self.source}, the data of {self.name}, is gone; put it back there.")
+        _check_kind(self.source)
         keys = ("x_train", "y_train") if train else ("x_test", "y_test")
         arrays = _read_arrays(self.source, keys)
         images = _checked_images(self.source, keys[0], arrays)
@@ -218,6 +225,7 @@ def resolve_dataset(name_or_path: str | os.PathLike) -> DatasetSpec:
             "folder in the MNIST IDX layout."
         )
     path = path.resolve()
+    _check_kind(path)
     arrays = _read_arrays(path, ("x_train", "y_train", "x_test", "y_test", "class_names"))
     n = {key: len(_checked_images(path, key, arrays)) for key in ("x_train", "x_test")}
     given = [key for key in ("y_train", "y_test") if key in arrays]
@@ -288,8 +296,46 @@ def _idx_file(folder: Path, key: str) -> Path | None:
     return None
 
 
+def _check_kind(path: Path) -> None:
+    """DatasetFormatError, without opening it, unless `path` is a regular file or a folder."""
+    if not (path.is_file() or path.is_dir()):
+        raise DatasetFormatError(f"{path} is neither a regular file nor a folder; {_NPZ_LAYOUT}.")
+
+
+def _check_npz_sizes(source: Path, archive: zipfile.ZipFile, keys: tuple[str, ...]) -> None:
+    """DatasetFormatError when the arrays `keys` of an .npz archive would unpack to more than MAX_DATASET_BYTES, read
+    from the archive's directory and each array's .npy header alone."""
+    total = 0
+    for key in keys:
+        try:
+            info = archive.getinfo(f"{key}.npy")
+        except KeyError:
+            continue
+        with archive.open(info) as member:
+            read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(
+                fmt.read_magic(member)
+            )
+            if read_header is None:
+                raise DatasetFormatError(f"{source} holds {key} in an .npy version this reader does not know.")
+            shape, _, dtype = read_header(member)
+        total += max(info.file_size, math.prod(shape) * dtype.itemsize)
+    if total > MAX_DATASET_BYTES:
+        raise DatasetFormatError(
+            f"{source} would unpack to {total >> 20} MiB, more than the {MAX_DATASET_BYTES >> 20} MiB a dataset may "
+            "hold."
+        )
+
+
 def _read_arrays(source: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Those of `keys` that an .npz file or IDX folder holds (never unpickling), or DatasetFormatError."""
+    """Those of `keys` that an .npz file or IDX folder holds (never unpickling), or DatasetFormatError (one sentence,
+    also for any OSError)."""
+    try:
+        return _read_arrays_unchecked(source, keys)
+    except OSError as err:
+        raise DatasetFormatError(f"{source} could not be read ({err.strerror or type(err).__name__}).") from None
+
+
+def _read_arrays_unchecked(source: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     if source.is_dir():
         out = {}
         for key in keys:
@@ -315,6 +361,8 @@ def _read_arrays(source: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         )
         raise DatasetFormatError(f"{source} holds {what}; {_NPZ_LAYOUT}.")
     try:
+        with zipfile.ZipFile(source) as archive:
+            _check_npz_sizes(source, archive, keys)
         with np.load(source, allow_pickle=False) as npz:
             return {key: npz[key] for key in keys if key in npz.files}
     except ValueError as err:

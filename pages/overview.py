@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.ui.policy import current_policy
 from pages.ui.selection import current_selection
 from vae.models import activation_name
 
@@ -99,3 +100,5 @@ with right:
     sel = current_selection()
     if sel is not None:
         model_card(sel.card)
+    policy = current_policy()
+    st.caption(policy.describe(), help="Set with VAE_MODE=personal|shared and its limits (docs/deploy.md).")

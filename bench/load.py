@@ -7,8 +7,12 @@ each image it is shown is the one the model gives for *its own* input, and times
     python -m bench.load --url http://127.0.0.1:8501 --sessions 5 --interactions 10 --json load.json
     python -m bench.load --sessions 1,20 --pages map --interactions 5   # 1 session, then 20, on one server
     python -m bench.load --sessions 1,20 --pages map --interactions 5 --pace 2   # each releases every 2 s
+    python -m bench.load --sessions 1,40 --pages map --pace 2 --shared --train-at-cap --large-uploads 5
 
-Without --url it starts `streamlit run app.py` on a free loopback port, serving $VAE_CHECKPOINTS.
+Without --url it starts `streamlit run app.py` on a free loopback port, serving $VAE_CHECKPOINTS, and reports the
+server's peak memory (VmHWM). --shared starts it in shared mode (VAE_MODE=shared); --train-at-cap trains a run at
+shared mode's size cap (the widest MLP under its parameter cap, its epoch cap) in the server's runs folder while
+the sessions work; --large-uploads N adds one session that uploads N 16-bit PNGs of 7,000 x 7,000 pixels to /image.
 """
 
 from __future__ import annotations
@@ -18,21 +22,30 @@ import contextlib
 import io
 import json
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from bench.app_client import AppClient
-from bench.server import machine, percentiles, print_table, running_app
+from bench.server import launch_app, machine, percentiles, print_table, stop_app, wait_healthy
 from pages.ui.picker import PICK_DATASET, PICK_MODEL, dataset_title, option_label
 from vae import anomaly, catalog, images, latent
 from vae.checkpoint import load_atlas, load_model, shipped_root
 from vae.data import load_split
+from vae.models import ModelConfig, build_model
+from vae.serving import SHARED_DEFAULTS
 
 # The models the sessions use, in turn: two share each model's cached copy at 20 sessions... and more.
 MODELS = ("mnist-vae-z2", "fashion-mnist-vae-z16", "mnist-ae-z16", "fashion-mnist-vae-z2")
@@ -277,6 +290,85 @@ def summary(reports: list[SessionReport]) -> list[dict]:
     return rows
 
 
+def widest_mlp_under(max_parameters: int) -> tuple[int, int]:
+    """The widest MLP (w, w / 2), w a multiple of 32, of a z = 2 VAE with at most `max_parameters` weights."""
+    best = (32, 16)
+    for w in range(32, 8193, 32):
+        with torch.device("meta"):
+            n = sum(p.numel() for p in build_model(ModelConfig(hidden=(w, w // 2))).parameters())
+        if n > max_parameters:
+            break
+        best = (w, w // 2)
+    return best
+
+
+@contextlib.contextmanager
+def training_at_cap(runs: Path, data_dir: str | None) -> Iterator[list[str]]:
+    """A `python -m vae.train` run at shared mode's size cap in `runs`, for the block; yields its command line."""
+    hidden = widest_mlp_under(SHARED_DEFAULTS["max_parameters"])
+    cmd = [sys.executable, "-m", "vae.train", "--hidden", *map(str, hidden), "--quiet", "--iwae-k", "0"]
+    cmd += ["--epochs", str(SHARED_DEFAULTS["max_epochs"])] + (["--data-dir", data_dir] if data_dir else [])
+    proc = subprocess.Popen(cmd, env={**os.environ, "VAE_RUNS": str(runs)}, stdout=subprocess.DEVNULL)
+    try:
+        yield cmd
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def large_png(seed: int, side: int = 7000) -> bytes:
+    """A 16-bit greyscale PNG of side x side pixels: a dark stroke on light paper (small file, large image)."""
+    image = np.full((side, side), 60000, dtype=np.uint16)
+    rng = np.random.default_rng(seed)
+    x0, y0 = rng.integers(side // 4, side // 2, size=2)
+    image[y0 : y0 + side // 3, x0 : x0 + side // 20] = 2000
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def large_uploads(url: str, n: int, timeout: float) -> SessionReport:
+    """One session uploading n large 16-bit PNGs to /image; each must give the input and its reconstruction."""
+    report = SessionReport(-1, "mnist-vae-z2")
+    files = [large_png(i) for i in range(min(n, 3))]
+    try:
+        with AppClient(url, timeout=timeout) as client:
+            client.open("image")
+            for i in range(n):
+                run = client.upload("image_upload", f"large-{i}.png", files[i % len(files)])
+                report.problems += run.errors()
+                if len(run.images()) < 2:
+                    report.problems.append(f"large upload {i}: {len(run.images())} images, expected input and recon")
+    except Exception as err:  # reported, never swallowed
+        report.problems.append(f"{type(err).__name__}: {err}")
+    return report
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextlib.contextmanager
+def server(url: str | None, env: dict[str, str]) -> Iterator[tuple[str, int | None]]:
+    """(base URL, server pid): `url` as given (pid unknown), else `streamlit run app.py` started for the block."""
+    if url:
+        yield url.rstrip("/"), None
+        return
+    proc, base = launch_app(env)
+    try:
+        wait_healthy(proc, base)
+        yield base, proc.pid
+    finally:
+        stop_app(proc)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", help="a running app (default: start one)")
@@ -287,16 +379,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoints", default=os.environ.get("VAE_CHECKPOINTS", "checkpoints"))
     p.add_argument("--data-dir", default=os.environ.get("VAE_DATA_DIR"))
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--shared", action="store_true", help="start the server in shared mode (VAE_MODE=shared)")
+    p.add_argument("--train-at-cap", action="store_true", help="train a run at the shared size cap meanwhile")
+    p.add_argument("--large-uploads", type=int, default=0, help="one more session uploads this many 49 MP PNGs")
     args = p.parse_args(argv)
     counts = [int(n) for n in args.sessions.split(",")]
     pages = tuple(args.pages.split(","))
-    env = {"VAE_CHECKPOINTS": str(Path(args.checkpoints).resolve())}
+    runs = Path(tempfile.mkdtemp(prefix="bench-load-runs-"))
+    env = {"VAE_CHECKPOINTS": str(Path(args.checkpoints).resolve()), "VAE_RUNS": str(runs)}
+    env |= {"VAE_MODE": "shared"} if args.shared else {}
     results, problems, errors = [], [], []
-    with running_app(args.url, env) as url:
+    with server(args.url, env) as (url, pid):
         for sessions in counts:
-            reports, wall = run_load(
-                url, Path(args.checkpoints), args.data_dir, sessions, args.interactions, pages=pages, pace=args.pace
-            )
+            busy = sessions > counts[0]  # the first count is the idle reference
+            training = training_at_cap(runs, args.data_dir) if args.train_at_cap and busy else contextlib.nullcontext()
+            with training as cmd, ThreadPoolExecutor(1) as pool:
+                if cmd:
+                    print(f"training meanwhile: {' '.join(cmd[1:])}")
+                uploads = (
+                    pool.submit(large_uploads, url, args.large_uploads, 600) if args.large_uploads and busy else None
+                )
+                reports, wall = run_load(
+                    url, Path(args.checkpoints), args.data_dir, sessions, args.interactions, pages=pages, pace=args.pace
+                )
+                if uploads is not None:
+                    reports.append(uploads.result())
             rows = summary(reports)
             problems += [f"{sessions} sessions, session {r.index}: {m}" for r in reports for m in r.problems]
             errors += [x.error for r in reports for x in r.interactions]
@@ -309,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(
                 {"sessions": sessions, "rows": rows, "wall_s": wall, "reports": [asdict(r) for r in reports]}
             )
+        peak = peak_rss_mb(pid) if pid is not None else None
     if len(results) > 1:  # each count's medians against the first's
         print(f"\nmedians against {counts[0]} session(s):")
         for what in ("run finished", "new image shown"):
@@ -322,8 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for line in problems[:20]:
         print("  " + line)
+    if peak is not None:
+        print(f"server peak memory (VmHWM): {peak:.0f} MB")
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "problems": problems, "machine": machine()}, indent=1))
+        record = {"results": results, "problems": problems, "peak_rss_mb": peak, "machine": machine()}
+        args.json.write_text(json.dumps(record, indent=1))
     return 1 if problems or any(e > TOLERANCE for e in errors) else 0
 
 

@@ -15,19 +15,21 @@ from vae.checkpoint import CheckpointError, load_atlas, load_model, read_card
 from vae.data import DatasetFormatError, DatasetMissingError, DatasetSpec, data_dir
 from vae.models import Model
 
+MODELS_KEPT = 16  # models (and atlases) kept in memory for all sessions; the least recently used goes first
 
-@st.cache_resource(show_spinner="Loading model…")
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=MODELS_KEPT)
 def cached_model(folder: str) -> Model:
     """One shared, read-only model per checkpoint (eval mode; callers use torch.no_grad)."""
     return load_model(folder)[0]
 
 
-@st.cache_data(show_spinner="Loading atlas…")
+@st.cache_data(show_spinner="Loading atlas…", max_entries=MODELS_KEPT)
 def cached_atlas(folder: str) -> dict[str, np.ndarray]:
     return load_atlas(folder)
 
 
-@st.cache_data
+@st.cache_data(max_entries=16 * MODELS_KEPT)
 def cached_card(folder: str) -> dict:
     return read_card(Path(folder))
 
@@ -60,7 +62,7 @@ def forget_rewritten(entry: Entry) -> None:
 # --- Original test images -------------------------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner="Loading the test images…")
+@st.cache_resource(show_spinner="Loading the test images…", max_entries=4)
 def _test_images(data: DatasetSpec, root: str) -> np.ndarray:
     images = data.split(train=False, root=root).images.numpy()
     images.flags.writeable = False  # shared by all sessions

@@ -24,9 +24,13 @@ def what_to_bring(sel: Selection) -> str:
 
 
 @st.cache_data(show_spinner="Preparing your image…", max_entries=16)
-def prepared_upload(data: bytes, dataset: str, auto_invert: bool) -> images.Prepared:
-    """`images.prepare_bytes`, cached per file (raises `images.ImageError`, which is not cached)."""
-    return images.prepare_bytes(data, dataset, auto_invert)
+def prepared_upload(data: bytes, dataset: str, auto_invert: bool) -> images.Prepared | str:
+    """`images.prepare_bytes`, cached per file, or the one sentence of its `images.ImageError`: cached too, so a
+    rerun never decodes a bad file again."""
+    try:
+        return images.prepare_bytes(data, dataset, auto_invert)
+    except images.ImageError as err:
+        return str(err)
 
 
 def upload_limit_mb() -> int:
@@ -54,11 +58,11 @@ def drawn_input(sel: Selection, auto_invert: bool) -> images.Prepared | None:
 
 def prepared_or_error(data: bytes, sel: Selection, auto_invert: bool) -> images.Prepared | None:
     """The image prepared like the training data, or None after its one-sentence error."""
-    try:
-        return prepared_upload(data, sel.dataset, auto_invert)
-    except images.ImageError as err:
-        st.error(str(err), icon=":material/error:")
+    prepared = prepared_upload(data, sel.dataset, auto_invert)
+    if isinstance(prepared, str):
+        st.error(prepared, icon=":material/error:")
         return None
+    return prepared
 
 
 def image_input(sel: Selection, source: str, auto_invert: bool) -> images.Prepared | None:

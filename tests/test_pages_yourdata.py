@@ -150,3 +150,18 @@ def test_every_score_draws_with_its_own_auroc(app, checkpoints_dir, score):
     atlas = load_atlas(checkpoints_dir / "mnist-vae-z2")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["AUROC"] == f"{anomaly.auroc(*anomaly.split_scores(atlas, score)):.3f}"
+
+
+def test_a_bad_file_is_read_once_and_its_sentence_kept_across_reruns(app, monkeypatch):
+    from vae import images
+
+    reads = []
+    real = images.prepare_bytes
+    monkeypatch.setattr(images, "prepare_bytes", lambda *args: reads.append(args[0]) or real(*args))
+    at = open_page(app, "image")
+    at = upload(at, "broken.png", b"\x89PNG\r\n\x1a\n broken")
+    first = [e.value for e in at.error]
+    at = at.run()
+    at = at.run()
+    assert [e.value for e in at.error] == first and len(first) == 1
+    assert len(reads) == 1

@@ -1,7 +1,5 @@
 """The shipped models in a real browser: pages/webmodel/vae_model.js on TensorFlow.js's WebAssembly backend, in
-headless Chromium, decodes and encodes what PyTorch does (the browser files as shipped in checkpoints/*/web/)."""
-
-import shutil
+headless Chromium, decodes and encodes what PyTorch does (the files `vae.web.export_web_model` makes)."""
 
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ import torch
 from bench.webmodel import from_base64, serve, stage_runtime, to_base64
 from vae.checkpoint import load_model
 from vae.data import load_split
-from vae.web import WEB_DIR, web_model_is_current
+from vae.web import export_web_model
 from vae.zoo import SHIPPED
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -33,8 +31,7 @@ def model_page(browser, checkpoints_dir, tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
     stage_runtime(site)
     for name in SHIPPED:
-        assert web_model_is_current(checkpoints_dir / name), f"{name}: browser files missing or stale"
-        shutil.copytree(checkpoints_dir / name / WEB_DIR, site / name)
+        export_web_model(checkpoints_dir / name, site / name)
     with serve(site) as url:
         context = browser.new_context()
         page = context.new_page()

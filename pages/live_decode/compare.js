@@ -24,11 +24,6 @@ function setMode(value) {
   component.hook("__mode", mode);
 }
 
-function plotArea(gd) {
-  const drag = gd.querySelector(".nsewdrag");
-  return drag ? drag.getBoundingClientRect() : null;
-}
-
 function drawCross({ gd, cross }) {
   const full = gd._fullLayout;
   if (!point || !full) return;
@@ -61,20 +56,11 @@ function decodeNow() {
   component.hook("__codes", codes);
 }
 
-function pointAt(gd, e) {
-  const rect = plotArea(gd);
-  if (!rect || e.clientX < rect.left || e.clientX > rect.right || e.clientY < rect.top || e.clientY > rect.bottom) {
-    return null;
-  }
-  const full = gd._fullLayout;
-  return [full.xaxis.p2d(e.clientX - rect.left), full.yaxis.p2d(e.clientY - rect.top)];
-}
-
 // Pointer events on the whole frame, captured before Plotly's drag layer sees them.
 function listen() {
   const hit = (e) => {
     for (const { gd } of plots) {
-      const p = pointAt(gd, e);
+      const p = component.pointAt(gd, e);
       if (p) return p;
     }
     return null;
@@ -92,28 +78,16 @@ function listen() {
     },
     true,
   );
-  // A press and release in place is a click (Plotly's drag layer swallows the click event itself).
-  let pressed = null;
-  document.addEventListener(
-    "pointerdown",
+  // A click in place asks the server to decode the point, where the browser cannot.
+  component.onClickInPlace(
+    () => true,
     (e) => {
-      pressed = e;
-    },
-    true,
-  );
-  document.addEventListener(
-    "pointerup",
-    (e) => {
-      const start = pressed;
-      pressed = null;
       const p = hit(e);
-      if (!start || !p || Math.hypot(e.clientX - start.clientX, e.clientY - start.clientY) > 4) return;
-      if (mode !== "server") return;
+      if (!p || mode !== "server") return;
       component.setValue({ event: Date.now(), x: p[0], y: p[1] });
       point = p;
       plots.forEach(drawCross); // at once, before the server answers
     },
-    true,
   );
 }
 

@@ -15,14 +15,12 @@
 "use strict";
 
 const gd = document.getElementById("map");
-const CLICK_SLOP_PX = 4; // a press that moves further is a drag (pan, zoom, box), not a click
 const DOUBLE_CLICK_MS = 300;
 let shown = { figure: null, overlays: null, crosshair: null, height: null };
 let base = null; // the last figure's traces and layout, kept as objects
 let home = null; // its axes before any zoom
 let overlayRevision = 0;
 let color = null; // the crosshair's, from Python
-let pressed = null; // where a press inside the plot area started
 let pointClicked = null; // the test image Plotly reported under the last click
 let lastClick = null; // the last click's pointerup, to tell a double click
 
@@ -471,15 +469,6 @@ async function draw(args, theme) {
   else placeTiles();
 }
 
-function plotArea() {
-  const drag = gd.querySelector(".nsewdrag");
-  return drag ? drag.getBoundingClientRect() : null;
-}
-
-function inside(rect, e) {
-  return rect && e.clientX >= rect.left && e.clientX <= rect.right && e.clientY >= rect.top && e.clientY <= rect.bottom;
-}
-
 // Two clicks on one spot. Plotly's own rule (any two clicks within 300 ms) took two quick clicks on two points
 // for a double click: it reset the zoom and redrew every point before the second click was reported.
 function isDoubleClick(e) {
@@ -488,7 +477,7 @@ function isDoubleClick(e) {
   return (
     previous !== null &&
     e.timeStamp - previous.time < DOUBLE_CLICK_MS &&
-    Math.hypot(e.clientX - previous.x, e.clientY - previous.y) <= CLICK_SLOP_PX
+    Math.hypot(e.clientX - previous.x, e.clientY - previous.y) <= component.CLICK_SLOP_PX
   );
 }
 
@@ -508,7 +497,7 @@ function resetAxes() {
 }
 
 function clickAt(e) {
-  const rect = plotArea();
+  const rect = component.plotArea(gd);
   const xa = gd._fullLayout.xaxis;
   const ya = gd._fullLayout.yaxis;
   const [px, py] = [e.clientX - rect.left, e.clientY - rect.top];
@@ -555,33 +544,22 @@ function listen() {
     placeTiles(visibleRange(range("xaxis"), range("yaxis")));
   });
   // Plotly reports clicks on points only; a press and release in place anywhere in the plot area is a click.
-  document.addEventListener(
-    "pointerdown",
+  const pressing = component.onClickInPlace(
     (e) => {
+      pointClicked = null;
       const dragmode = gd._fullLayout.dragmode;
       const clickable = dragmode === "pan" || dragmode === "zoom";
-      pressed = clickable && inside(plotArea(), e) && e.target.closest(".modebar") === null ? e : null;
-      pointClicked = null;
+      return clickable && component.pointAt(gd, e) !== null && e.target.closest(".modebar") === null;
     },
-    true,
-  );
-  document.addEventListener(
-    "pointerup",
     (e) => {
-      const start = pressed;
-      pressed = null;
-      if (!start || Math.hypot(e.clientX - start.clientX, e.clientY - start.clientY) > CLICK_SLOP_PX) return;
       if (isDoubleClick(e)) resetAxes();
       setTimeout(() => clickAt(e), 0); // after Plotly's own mouseup, which reports a point under the pointer
     },
-    true,
   );
   // The pointer over the plot area decodes the point under it; off the plot, the image is the sliders' point again.
   document.addEventListener("pointermove", (e) => {
-    const rect = plotArea();
-    const over = !pressed && e.buttons === 0 && inside(rect, e) && e.target.closest(".modebar") === null;
-    const { xaxis, yaxis } = gd._fullLayout;
-    const point = over ? [xaxis.p2d(e.clientX - rect.left), yaxis.p2d(e.clientY - rect.top)] : null;
+    const free = !pressing() && e.buttons === 0 && e.target.closest(".modebar") === null;
+    const point = free ? component.pointAt(gd, e) : null;
     if (point === null && hovered === null) return;
     hovered = point;
     requestFrame();

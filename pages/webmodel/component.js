@@ -3,6 +3,7 @@
 //   component.onRender(render)        render(args, theme) for each message from Streamlit, one after another
 //   component.setValue(value), component.setHeight(px)
 //   component.loadScript(src), component.loadModel(url, parts)   the runtime's scripts load on first use
+//   component.plotArea(gd), component.pointAt(gd, e), component.onClickInPlace(pressable, onClick)   Plotly charts
 //   component.paint(canvas, values, max = 1)   28 x 28 values (0..max; null: black) onto a canvas, pixelated
 //   component.toLatent(projection, point, points), component.toMap(projection, code, points)
 //   component.posteriorOnMap(projection, mu, logvar)   as vae.anomaly.posterior_on_map
@@ -85,6 +86,40 @@ const component = (() => {
     if (!url) throw new Error("this model has no browser model");
     await startRuntime();
     return window.loadModel(url, { parts });
+  }
+
+  // The plot area of the Plotly chart `gd` on screen (a DOMRect), or null before it is drawn.
+  function plotArea(gd) {
+    const drag = gd.querySelector(".nsewdrag");
+    return drag ? drag.getBoundingClientRect() : null;
+  }
+
+  // The data point [x, y] of the Plotly chart `gd` under a pointer event, or null off its plot area.
+  function pointAt(gd, e) {
+    const rect = plotArea(gd);
+    if (!rect || e.clientX < rect.left || e.clientX > rect.right || e.clientY < rect.top || e.clientY > rect.bottom) {
+      return null;
+    }
+    const { xaxis, yaxis } = gd._fullLayout;
+    return [xaxis.p2d(e.clientX - rect.left), yaxis.p2d(e.clientY - rect.top)];
+  }
+
+  // onClick(e) for a press and release in place, where `pressable(e)` accepted the press (Plotly's drag layer
+  // swallows click events; these listeners see the pointer first). Returns a function: whether such a press is held.
+  const CLICK_SLOP_PX = 4; // a press that moves further is a drag (pan, zoom, box), not a click
+  function onClickInPlace(pressable, onClick) {
+    let pressed = null;
+    const press = (e) => {
+      pressed = pressable(e) ? e : null;
+    };
+    const release = (e) => {
+      const start = pressed;
+      pressed = null;
+      if (start && Math.hypot(e.clientX - start.clientX, e.clientY - start.clientY) <= CLICK_SLOP_PX) onClick(e);
+    };
+    document.addEventListener("pointerdown", press, true);
+    document.addEventListener("pointerup", release, true);
+    return () => pressed !== null;
   }
 
   const tile = document.createElement("canvas");
@@ -207,6 +242,10 @@ const component = (() => {
     loadScript,
     loadModel,
     paint,
+    CLICK_SLOP_PX,
+    plotArea,
+    pointAt,
+    onClickInPlace,
     loadPoints,
     toLatent,
     toMap,

@@ -140,7 +140,8 @@ def start_app(env: dict[str, str] | None = None, timeout: float = 90.0) -> tuple
 
 @contextmanager
 def running_app(url: str | None = None, env: dict[str, str] | None = None, script: str = "app.py") -> Iterator[str]:
-    """Yield the base URL of the app: `url` when given (already running), else a server started for the block."""
+    """Yield the base URL of the app: `url` when given (already running; start it with VAE_TEST_HOOKS=1 for the
+    probes that read the components' counters), else a server started for the block."""
     if url:
         yield url.rstrip("/")
         return

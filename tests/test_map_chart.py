@@ -53,6 +53,7 @@ def test_the_chart_gets_a_models_browser_decoder_by_a_url_inside_its_folder(chec
 
 
 def test_a_models_url_is_looked_up_once_per_version_of_its_weights(monkeypatch, tmp_path, checkpoints_dir):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     folder = tmp_path / "mnist-vae-z2"
     shutil.copytree(checkpoints_dir / "mnist-vae-z2", folder)
     hashed = []

@@ -4,8 +4,9 @@ plotly.js, files published by content, and the test hooks.
 A component's files are served from one folder, and Streamlit refuses links that lead out of it. So each component
 gets a folder in the user's cache, made once per version of its files: its own page and scripts, `component.js`
 and the vendored TensorFlow.js runtime with `vae_model.js` (this folder), and any extra files (plotly.js). A
-checkpoint's browser model (`vae.web`) is exported into `models/<fingerprint>/` of that folder on first use, so the
-component fetches it by a relative URL; the checkpoint folder itself is only read.
+checkpoint's browser model (`vae.web`) is exported on first use into `models/<fingerprint>/` of the cache folder, once
+for all components, and copied into the same place in each component's folder, so the component fetches it by a
+relative URL; the checkpoint folder itself is only read.
 
     root = stage_component("latent_map", Path(__file__).parent, ("index.html", "map_chart.js"))
     chart = declare("latent_map", root)     # call it as components.declare_component's function
@@ -30,7 +31,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from vae.checkpoint import WEIGHTS, CheckpointError
-from vae.web import WebExportError, web_model_dir
+from vae.web import GRAPH, WebExportError, web_model_dir
 
 RUNTIME_DIR = Path(__file__).parent
 RUNTIME_SCRIPTS = ("tf-core.es2017.min.js", "tf-backend-wasm.es2017.min.js", "vae_model.js")
@@ -109,8 +110,8 @@ def model_url(component: Path, checkpoint: Path) -> str | None:
     """The URL, relative to the component's page, of the checkpoint's browser model (pass it to `loadModel`); None
     when the model cannot be exported or read: the page then decodes on the server.
 
-    Exported on first use into the component's folder (`vae.web.web_model_dir`), and looked up once per version of
-    the weights file (its path, size and modification time), so a rerun does not hash the weights again.
+    Exported on first use (`vae.web.web_model_dir`) and copied into the component's folder, and looked up once per
+    version of the weights file (its path, size and modification time), so a rerun does not hash the weights again.
     """
     try:
         info = (Path(checkpoint) / WEIGHTS).stat()
@@ -122,7 +123,14 @@ def model_url(component: Path, checkpoint: Path) -> str | None:
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _model_url(component: str, checkpoint: str, size: int, mtime_ns: int) -> str | None:
     try:
-        target = web_model_dir(checkpoint, Path(component) / MODELS)
+        source = web_model_dir(checkpoint, cache_root() / MODELS)  # exported once for all components
+        target = Path(component) / MODELS / source.name
+        if not (target / GRAPH).exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix="staging-", dir=target.parent))
+            for path in source.iterdir():
+                shutil.copy(path, staging / path.name)
+            _publish(staging, target)
     except (CheckpointError, WebExportError, OSError):
         return None
     return f"{MODELS}/{target.name}/"

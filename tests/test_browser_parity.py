@@ -85,3 +85,25 @@ def test_a_model_that_cannot_be_fetched_fails_with_its_address(model_page):
     page, _ = model_page
     message = page.evaluate("() => loadModel('no-such-model').then(() => 'loaded', (e) => e.message)")
     assert message.endswith("/no-such-model/model.json: HTTP 404")
+
+
+HOOKS = """async (flag) => {
+  const rendered = new Promise((resolve) => {
+    component.onRender((args) => { component.count("__probe"); resolve(args.n); }, {__probe: 0, __first: "set"});
+  });
+  window.postMessage({type: "streamlit:render", args: flag === null ? {n: 1} : {n: 1, test_hooks: flag}}, "*");
+  return [await rendered, window.__probe ?? null, window.__first ?? null];
+}"""
+
+
+@pytest.mark.parametrize(("flag", "hooks"), [(None, [None, None]), (False, [None, None]), (True, [1, "set"])])
+def test_the_shared_component_script_sets_test_hooks_only_when_the_args_ask_for_them(model_page, flag, hooks):
+    page, _ = model_page
+    fresh = page.context.new_page()
+    try:
+        fresh.goto(page.url)
+        fresh.add_script_tag(url="component.js")
+        rendered, *got = fresh.evaluate(HOOKS, flag)
+        assert rendered == 1 and got == hooks
+    finally:
+        fresh.close()

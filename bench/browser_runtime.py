@@ -130,7 +130,7 @@ def stage(site: Path) -> dict[str, tuple[str, ...]]:
         copy.mkdir(parents=True)
         for f in (WEIGHTS, CARD):
             shutil.copy(ROOT / "checkpoints" / name / f, copy / f)
-        shutil.copytree(export_web_model(copy), site / name)
+        export_web_model(copy, site / name)
     return pages
 
 

@@ -70,7 +70,8 @@ def launch_app(
     """Start `streamlit run <script>` in `root` (this checkout, or another one to compare with) on a free loopback
     port without waiting; returns (process, base URL).
 
-    The server's output goes to a temporary file (`proc.log`), which `wait_healthy` quotes if the server dies.
+    The server's output goes to a temporary file (`proc.log`), which `wait_healthy` quotes if the server dies. Its
+    components expose their window.__* counters, which the tests and benchmarks read (`pages.webmodel.TEST_HOOKS`).
     """
     port = free_port()
     cmd = [
@@ -87,7 +88,12 @@ def launch_app(
     ]
     log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed by stop_app)
     proc = subprocess.Popen(
-        cmd, cwd=root, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=root,
+        env={**os.environ, "VAE_TEST_HOOKS": "1", **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     proc.log = log
     return proc, f"http://127.0.0.1:{port}"
@@ -134,7 +140,8 @@ def start_app(env: dict[str, str] | None = None, timeout: float = 90.0) -> tuple
 
 @contextmanager
 def running_app(url: str | None = None, env: dict[str, str] | None = None, script: str = "app.py") -> Iterator[str]:
-    """Yield the base URL of the app: `url` when given (already running), else a server started for the block."""
+    """Yield the base URL of the app: `url` when given (already running; start it with VAE_TEST_HOOKS=1 for the
+    probes that read the components' counters), else a server started for the block."""
     if url:
         yield url.rstrip("/")
         return

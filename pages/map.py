@@ -137,18 +137,14 @@ def decode_panel(sel: Selection, projection: latent.MapProjection, code: np.ndar
     """The chart's decode panel: sliders at `code` (z,), the server's decode of it, and what the browser needs to
     decode on its own (the model's URL, the map projection)."""
     image = latent.decode(sel.model, code[None].astype(np.float32))[0]
-    shape = {"kind": projection.kind}
-    if projection.kind == "pca":
-        shape |= {"mean": projection.mean.tolist(), "components": projection.components.tolist()}
-    elif projection.kind == "umap":
-        shape |= {"points": map_points_url(projection.coords, projection.codes), "k": projection.k}
+    points = map_points_url(projection.coords, projection.codes) if projection.kind == "umap" else None
     return DecodePanel(
         code=tuple(float(v) for v in code),
         ranges=tuple((float(lo), float(hi)) for lo, hi in ranges),
         step=max(round(float((ranges[:, 1] - ranges[:, 0]).max()) / 200, 2), 0.01),
         image=rendering.data_uri(rendering.png_bytes(image)),
         model=None if st.session_state.get(_SERVER_DECODES) else model_url(sel.folder),
-        projection=shape,
+        projection=projection.spec(points),
     )
 
 

@@ -31,12 +31,12 @@ class Pin:
 
 
 PINS = (
-    # The latent map's Plotly (MIT): the gl2d partial bundle, which pages/map_chart serves.
+    # The components' Plotly (MIT): the gl2d partial bundle, which pages/webmodel serves.
     Pin(
         "plotly.js",
         "4.1.1",
         "dist/plotly-gl2d.min.js",
-        "pages/map_chart/plotly-gl2d.min.js",
+        "pages/webmodel/plotly-gl2d.min.js",
         "3db1f8ca5c906266bd6ab2eeeef9e3c1e3f45c5844529657c3525ec2ad7c77e4",
     ),
     # TensorFlow.js (Apache-2.0): the core and its WebAssembly backend, which run the models in the browser

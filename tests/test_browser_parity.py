@@ -1,7 +1,5 @@
 """The shipped models in a real browser: pages/webmodel/vae_model.js on TensorFlow.js's WebAssembly backend, in
-headless Chromium, decodes and encodes what PyTorch does (the browser files as shipped in checkpoints/*/web/)."""
-
-import shutil
+headless Chromium, decodes and encodes what PyTorch does (the files `vae.web.export_web_model` makes)."""
 
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ import torch
 from bench.webmodel import from_base64, serve, stage_runtime, to_base64
 from vae.checkpoint import load_model
 from vae.data import load_split
-from vae.web import WEB_DIR, web_model_is_current
+from vae.web import export_web_model
 from vae.zoo import SHIPPED
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -33,8 +31,7 @@ def model_page(browser, checkpoints_dir, tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
     stage_runtime(site)
     for name in SHIPPED:
-        assert web_model_is_current(checkpoints_dir / name), f"{name}: browser files missing or stale"
-        shutil.copytree(checkpoints_dir / name / WEB_DIR, site / name)
+        export_web_model(checkpoints_dir / name, site / name)
     with serve(site) as url:
         context = browser.new_context()
         page = context.new_page()
@@ -88,3 +85,25 @@ def test_a_model_that_cannot_be_fetched_fails_with_its_address(model_page):
     page, _ = model_page
     message = page.evaluate("() => loadModel('no-such-model').then(() => 'loaded', (e) => e.message)")
     assert message.endswith("/no-such-model/model.json: HTTP 404")
+
+
+HOOKS = """async (flag) => {
+  const rendered = new Promise((resolve) => {
+    component.onRender((args) => { component.count("__probe"); resolve(args.n); }, {__probe: 0, __first: "set"});
+  });
+  window.postMessage({type: "streamlit:render", args: flag === null ? {n: 1} : {n: 1, test_hooks: flag}}, "*");
+  return [await rendered, window.__probe ?? null, window.__first ?? null];
+}"""
+
+
+@pytest.mark.parametrize(("flag", "hooks"), [(None, [None, None]), (False, [None, None]), (True, [1, "set"])])
+def test_the_shared_component_script_sets_test_hooks_only_when_the_args_ask_for_them(model_page, flag, hooks):
+    page, _ = model_page
+    fresh = page.context.new_page()
+    try:
+        fresh.goto(page.url)
+        fresh.add_script_tag(url="component.js")
+        rendered, *got = fresh.evaluate(HOOKS, flag)
+        assert rendered == 1 and got == hooks
+    finally:
+        fresh.close()

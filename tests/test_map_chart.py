@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import plotly
 
-from pages import map_chart
-from pages.map_chart import _ROOT, ChartEvent, DecodePanel, _version, component_dir, figure_url, model_url, plotly_js
-from pages.webmodel import LOADER, RUNTIME_DIR, RUNTIME_FILES, RUNTIME_SCRIPTS
+from pages import webmodel
+from pages.map_chart import _ROOT, ChartEvent, DecodePanel, component_dir, model_url
+from pages.webmodel import LOADER, RUNTIME_DIR, RUNTIME_FILES, RUNTIME_SCRIPTS, _version, figure_url, plotly_js
+from vae import latent
+from vae.checkpoint import load_atlas
 from vae.web import GRAPH
 
 PAGES = Path(__file__).parents[1] / "pages"
@@ -32,7 +35,7 @@ def test_the_served_folder_holds_the_page_its_script_plotly_and_the_browser_runt
     assert [p.name for p in (tmp_path / "vae-explorer").iterdir()] == [folder.name]  # no staging folder left
 
 
-def test_every_component_page_loads_the_runtime_loader_whose_scripts_are_the_runtimes():
+def test_every_component_page_loads_the_shared_script_whose_runtime_scripts_are_the_runtimes():
     pages = list(PAGES.glob("*/*.html"))
     assert len(pages) == 4  # the map, the draw pad, the scrubber and the compared maps
     for page in pages:
@@ -47,6 +50,52 @@ def test_the_chart_gets_a_models_browser_decoder_by_a_url_inside_its_folder(chec
     assert url is not None and url.startswith("models/")
     assert (_ROOT / url / GRAPH).exists()
     assert model_url(checkpoints_dir / "no-such-model") is None  # the server decodes then
+
+
+def test_a_models_url_is_looked_up_once_per_version_of_its_weights(monkeypatch, tmp_path, checkpoints_dir):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "mnist-vae-z2"
+    shutil.copytree(checkpoints_dir / "mnist-vae-z2", folder)
+    hashed = []
+    real = webmodel.web_model_dir
+    monkeypatch.setattr(webmodel, "web_model_dir", lambda *a: hashed.append(a) or real(*a))
+    component = tmp_path / "component"
+    first = webmodel.model_url(component, folder)
+    assert webmodel.model_url(component, folder) == first and len(hashed) == 1  # a rerun hashes nothing
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())  # touched
+    assert webmodel.model_url(component, folder) == first and len(hashed) == 2
+
+
+def test_components_get_the_test_hooks_flag_only_when_it_is_set(monkeypatch):
+    calls = []
+    monkeypatch.setattr(webmodel.components, "declare_component", lambda name, path: lambda **kw: calls.append(kw))
+    component = webmodel.declare("probe", Path("."))
+    monkeypatch.delenv(webmodel.TEST_HOOKS, raising=False)
+    component(spec="{}")
+    monkeypatch.setenv(webmodel.TEST_HOOKS, "1")
+    component(spec="{}")
+    assert calls == [{"spec": "{}"}, {"spec": "{}", "test_hooks": True}]
+
+
+def test_the_scripts_set_window_test_hooks_only_through_the_shared_gate():
+    scripts = [p for p in PAGES.glob("*/*.js") if not p.name.endswith(".min.js")]
+    assert RUNTIME_DIR / LOADER in scripts and len(scripts) == 8
+    assigned = [
+        (p.name, m) for p in scripts for m in re.findall(r"window\.(__\w+)\s*(?:=[^=]|\+\+|\|\|=)", p.read_text())
+    ]
+    assert not assigned, "set test hooks with component.hook / component.count (only on under VAE_TEST_HOOKS)"
+
+
+def test_the_projection_spec_is_what_the_browser_needs_for_each_kind(checkpoints_dir):
+    assert latent.map_projection(load_atlas(checkpoints_dir / "mnist-vae-z2")).spec() == {"kind": "latent"}
+    atlas = load_atlas(checkpoints_dir / "mnist-vae-z16")
+    pca = latent.map_projection(atlas, "pca")
+    spec = json.loads(json.dumps(pca.spec()))  # plain JSON values
+    assert spec["kind"] == "pca" and len(spec["mean"]) == 16 and [len(r) for r in spec["components"]] == [16, 16]
+    assert spec["mean"] == pca.mean.astype(float).tolist()
+    umap = latent.map_projection(atlas, "umap")
+    assert umap.spec("published/points.f32") == {"kind": "umap", "k": umap.k, "points": "published/points.f32"}
+    assert umap.spec()["points"] is None  # no inverse in the browser then
 
 
 def test_the_decode_panel_passes_plain_values_and_the_slider_labels():
@@ -76,7 +125,7 @@ def test_the_partial_bundle_is_served_while_it_matches_the_plotly_package():
 def test_a_partial_bundle_of_another_version_falls_back_to_the_full_one(monkeypatch, tmp_path):
     old = tmp_path / "plotly-gl2d.min.js"
     old.write_text("/**\n* plotly.js (gl2d - minified) v0.0.1\n*/\n")
-    monkeypatch.setattr("pages.map_chart._GL2D", old)
+    monkeypatch.setattr("pages.webmodel._GL2D", old)
     assert plotly_js() == PACKAGE_PLOTLY_JS
 
 
@@ -93,26 +142,24 @@ def test_a_changed_script_gets_a_new_folder(monkeypatch, tmp_path):
     assert second != first and (second / "map_chart.js").read_text().endswith("// changed\n")
 
 
-def test_a_figure_is_published_once_under_a_name_that_follows_its_content(monkeypatch, tmp_path):
-    monkeypatch.setattr(map_chart, "_ROOT", tmp_path)
-    url = figure_url('{"data": []}')
-    assert url == figure_url('{"data": []}') != figure_url('{"data": [{}]}')
+def test_a_figure_is_published_once_under_a_name_that_follows_its_content(tmp_path):
+    url = figure_url(tmp_path, '{"data": []}')
+    assert url == figure_url(tmp_path, '{"data": []}') != figure_url(tmp_path, '{"data": [{}]}')
     assert (tmp_path / url).read_text() == '{"data": []}'
     assert sorted(p.name for p in (tmp_path / url).parent.iterdir()) == sorted(
-        Path(u).name for u in (url, figure_url('{"data": [{}]}'))
+        Path(u).name for u in (url, figure_url(tmp_path, '{"data": [{}]}'))
     )  # no staging files left behind
 
 
 def test_only_the_files_used_last_are_kept_and_a_pruned_one_comes_back_on_use(monkeypatch, tmp_path):
-    monkeypatch.setattr(map_chart, "_ROOT", tmp_path)
-    monkeypatch.setattr(map_chart, "KEEP_PUBLISHED", 3)
-    first = figure_url("[1]")
-    urls = [figure_url(f"[{i}]") for i in range(2, 5)]
+    monkeypatch.setattr(webmodel, "KEEP_PUBLISHED", 3)
+    first = figure_url(tmp_path, "[1]")
+    urls = [figure_url(tmp_path, f"[{i}]") for i in range(2, 5)]
     assert not (tmp_path / first).exists() and all((tmp_path / u).exists() for u in urls)
-    figure_url("[2]")  # used again: now the newest
-    figure_url("[5]")
+    figure_url(tmp_path, "[2]")  # used again: now the newest
+    figure_url(tmp_path, "[5]")
     assert (tmp_path / urls[0]).exists() and not (tmp_path / urls[1]).exists()
-    assert figure_url("[1]") == first and (tmp_path / first).read_text() == "[1]"
+    assert figure_url(tmp_path, "[1]") == first and (tmp_path / first).read_text() == "[1]"
 
 
 def test_chart_events_give_the_selected_test_images_and_the_spot_of_a_single_click():

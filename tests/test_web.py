@@ -1,7 +1,9 @@
 """The browser models' export (vae/web.py): graphs for every architecture and activation, clear refusals, and
-browser files kept in step with the weights. The browser itself runs them in tests/test_browser_parity.py."""
+browser files made on first use outside the checkpoint, in step with the weights. The browser itself runs them in
+tests/test_browser_parity.py."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -9,10 +11,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from vae.checkpoint import CheckpointError, save_weights, write_json
+from vae.checkpoint import CheckpointError, load_model, save_weights, weights_sha256, write_json
 from vae.models import ModelConfig, build_model
-from vae.web import WebExportError, export_web_model, web_graph, web_model_dir, web_model_is_current
-from vae.zoo import SHIPPED
+from vae.web import PARTS, WebExportError, export_web_model, web_graph, web_model_dir, web_model_is_current
 
 CONFIGS = [
     ModelConfig(kind=kind, arch=arch, latent_dim=3, hidden=(32, 16), channels=(4, 8), activation=activation)
@@ -104,8 +105,8 @@ def test_the_export_holds_the_checkpoints_own_float16_weights_and_leaves_the_che
     folder = tmp_path / "m"
     _checkpoint(folder, CONFIGS[2])  # a conv VAE
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    web = export_web_model(folder)
-    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    web = export_web_model(folder, tmp_path / "web")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     stored = load_file(folder / "model.safetensors")
     graph = json.loads((web / "model.json").read_text())
     for part in ("encoder", "decoder"):
@@ -118,40 +119,71 @@ def test_the_export_holds_the_checkpoints_own_float16_weights_and_leaves_the_che
     assert sorted(p.name for p in web.iterdir()) == ["decoder.safetensors", "encoder.safetensors", "model.json"]
 
 
-def test_browser_files_are_built_on_first_use_and_rebuilt_when_the_weights_change(tmp_path):
-    folder = tmp_path / "m"
+def test_browser_files_are_built_on_first_use_under_the_weights_fingerprint_and_anew_for_new_weights(tmp_path):
+    folder, cache = tmp_path / "m", tmp_path / "cache"
     _checkpoint(folder, seed=0)
-    assert not web_model_is_current(folder)
-    web = web_model_dir(folder)
-    assert web_model_is_current(folder)
+    web = web_model_dir(folder, cache)
+    assert web.parent == cache and web.name == weights_sha256(folder)[:16]
+    assert web_model_is_current(folder, web)
     built = (web / "model.json").stat().st_mtime_ns
-    assert web_model_dir(folder) == web and (web / "model.json").stat().st_mtime_ns == built  # cached
+    assert web_model_dir(folder, cache) == web and (web / "model.json").stat().st_mtime_ns == built  # cached
 
     _checkpoint(folder, seed=1)  # retrained: new weights under the same name
-    assert not web_model_is_current(folder)
-    web_model_dir(folder)
-    decoder = load_file(web / "decoder.safetensors")
+    assert not web_model_is_current(folder, web)
+    retrained = web_model_dir(folder, cache)
+    assert retrained != web
+    decoder = load_file(retrained / "decoder.safetensors")
     assert torch.equal(decoder["decoder.net.0.weight"], load_file(folder / "model.safetensors")["decoder.net.0.weight"])
+    assert sorted(p.name for p in cache.iterdir()) == sorted([web.name, retrained.name])  # no staging folder left
 
 
 def test_a_damaged_browser_file_is_rebuilt(tmp_path):
-    folder = tmp_path / "m"
+    folder, cache = tmp_path / "m", tmp_path / "cache"
     _checkpoint(folder)
-    web = web_model_dir(folder)
+    web = web_model_dir(folder, cache)
     good = (web / "encoder.safetensors").read_bytes()
     (web / "encoder.safetensors").write_bytes(good[:100])
-    assert not web_model_is_current(folder)
-    web_model_dir(folder)
+    assert not web_model_is_current(folder, web)
+    assert web_model_dir(folder, cache) == web
     assert (web / "encoder.safetensors").read_bytes() == good
     (web / "model.json").write_text("[1, 2")
-    assert web_model_dir(folder) == web and web_model_is_current(folder)
+    assert web_model_dir(folder, cache) == web and web_model_is_current(folder, web)
 
 
 def test_a_folder_without_weights_gets_the_checkpoint_error(tmp_path):
     with pytest.raises(CheckpointError, match=r"model\.safetensors is missing"):
-        web_model_dir(tmp_path)
+        web_model_dir(tmp_path, tmp_path / "cache")
 
 
-def test_every_shipped_model_ships_browser_files_of_its_own_weights(checkpoints_dir):
-    stale = [name for name in SHIPPED if not web_model_is_current(checkpoints_dir / name)]
-    assert not stale, f"browser files missing or stale for {stale}: run vae.web.export_web_model on them"
+def test_no_checkpoint_ships_browser_files_of_its_own(checkpoints_dir):
+    assert not list(checkpoints_dir.glob("*/web")), "browser files are made on first use, outside the checkpoints"
+
+
+def test_a_read_only_checkpoint_gets_a_browser_model_that_decodes_and_encodes_as_pytorch_does(
+    tmp_path, monkeypatch, checkpoints_dir
+):
+    from pages import webmodel
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "read-only" / "mnist-vae-z2"
+    shutil.copytree(checkpoints_dir / "mnist-vae-z2", folder)
+    for path in [*folder.iterdir(), folder, folder.parent]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        component = tmp_path / "component"
+        url = webmodel.model_url(component, folder)
+        assert url is not None and url.startswith(f"{webmodel.MODELS}/")
+        web = component / url
+        graph = json.loads((web / "model.json").read_text())
+        weights = {
+            k: v.float() for part in PARTS for k, v in load_file(web / graph[part]["weights"]).items()
+        }  # float16 on disk, float32 in the browser
+        model, _ = load_model(folder)
+        x, z = torch.rand(4, 1, 28, 28), torch.randn(4, 2)
+        with torch.no_grad():
+            assert torch.allclose(_run(graph["decoder"], weights, z), model.decode(z).flatten(1), atol=1e-5)
+            assert torch.allclose(_run(graph["encoder"], weights, x)[:, :2], model.encode(x)[0], atol=1e-5)
+        assert sorted(p.name for p in folder.iterdir()) == ["atlas.npz", "card.json", "model.safetensors"]
+    finally:
+        for path in [folder.parent, folder, *folder.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)

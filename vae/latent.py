@@ -222,6 +222,21 @@ class MapProjection:
             return (self.mean + points @ self.components).astype(np.float32)
         return _nearest_mean(self.coords, self.codes, points, self.k)
 
+    def spec(self, points: str | None = None) -> dict:
+        """What the browser needs to map codes and map points as this projection does (pages/webmodel/component.js),
+        as plain JSON values: {"kind": "latent"}; {"kind": "pca", "mean": (z,), "components": (2, z)}; or
+        {"kind": "umap", "k": k, "points": URL or None}, where the URL's file holds the map positions (N, 2) and
+        then the codes (N, z) as float32; without it the browser has no UMAP inverse."""
+        if self.kind == "latent":
+            return {"kind": "latent"}
+        if self.kind == "pca":
+            return {
+                "kind": "pca",
+                "mean": self.mean.astype(float).tolist(),
+                "components": self.components.astype(float).tolist(),
+            }
+        return {"kind": "umap", "k": self.k, "points": points}
+
 
 def map_projection(atlas: dict[str, np.ndarray], kind: str | None = None) -> MapProjection:
     """The projection `kind` of an atlas (default: its first available one)."""

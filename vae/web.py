@@ -1,13 +1,15 @@
 """The models in the browser: a checkpoint's encoder and decoder as small layer graphs and float16 weights.
 
-`export_web_model(folder)` writes a `web/` folder into a checkpoint folder:
+`export_web_model(folder, target)` writes a checkpoint's browser files into the folder `target`:
 
     model.json           the layer graph of the encoder and of the decoder, and the SHA-256 of the
                          model.safetensors they were made from
     encoder.safetensors  the encoder's weights, float16, named and laid out as in model.safetensors
     decoder.safetensors  the decoder's
 
-and `web_model_dir(folder)` returns that folder, building it on first use and again whenever the weights change.
+and `web_model_dir(folder, cache)` returns `cache/<the weights' fingerprint>/`, built there on first use (and again
+if damaged). Nothing is ever written into the checkpoint folder, so a read-only one works; new weights get a new
+fingerprint, hence new files.
 pages/webmodel/vae_model.js runs the graphs in the browser with TensorFlow.js (bench/browser_runtime.md says
 why that runtime). The weights are the checkpoint's own float16 numbers, so the browser computes in float32 from
 exactly the weights PyTorch loads.
@@ -30,6 +32,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -41,7 +45,6 @@ from vae.checkpoint import atomic_write, load_model, weights_sha256, write_json
 from vae.models import IMAGE_SHAPE, Model
 
 FORMAT = 1  # bump when the graph's meaning changes: every browser model is then rebuilt
-WEB_DIR = "web"
 GRAPH = "model.json"
 PARTS = ("encoder", "decoder")
 KNOWN_LAYERS = (
@@ -153,18 +156,17 @@ def _params(module: nn.Module, name: str) -> dict:
     return {"weight": f"{name}.weight", "bias": None if module.bias is None else f"{name}.bias"}
 
 
-def export_web_model(folder: str | os.PathLike) -> Path:
-    """Write the checkpoint's browser files into `folder/web/` (model.json last) and return that folder.
+def export_web_model(folder: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Write the checkpoint's browser files into the folder `target` (model.json last) and return it.
 
     Raises `vae.checkpoint.CheckpointError` for a checkpoint that does not load, `WebExportError` for a model the
-    browser cannot run (then nothing is written).
+    browser cannot run (then nothing is written). Reads `folder` only.
     """
-    folder = Path(folder)
+    folder, target = Path(folder), Path(target)
     fingerprint = weights_sha256(folder)  # before loading: weights replaced meanwhile leave files rebuilt next time
     model, _ = load_model(folder)
     graph = {**web_graph(model), "weights_sha256": fingerprint}
     state = model.state_dict()
-    target = folder / WEB_DIR
     for part in PARTS:
         data = safetensors_bytes(
             {k: v.to(torch.float16).contiguous() for k, v in state.items() if k.startswith(f"{part}.")}
@@ -179,20 +181,42 @@ def export_web_model(folder: str | os.PathLike) -> Path:
     return target
 
 
-def web_model_dir(folder: str | os.PathLike) -> Path:
-    """The checkpoint's browser files (`folder/web/`), exported on first use and again when the weights change."""
-    folder = Path(folder)
-    if not web_model_is_current(folder):
-        export_web_model(folder)
-    return folder / WEB_DIR
+def web_model_dir(folder: str | os.PathLike, cache: str | os.PathLike) -> Path:
+    """The checkpoint's browser files, in `cache/<first 16 hex digits of the weights' SHA-256>/`: exported there on
+    first use, and again when a file is damaged. The folder is written whole and then renamed into place, so a
+    reader never sees half of it, and another process that got there first wins."""
+    folder, cache = Path(folder), Path(cache)
+    fingerprint = weights_sha256(folder)
+    target = cache / fingerprint[:16]
+    if not _is_current(target, fingerprint):
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=cache))
+        try:
+            export_web_model(folder, staging)
+            if target.exists():  # damaged or of an older format
+                shutil.rmtree(target, ignore_errors=True)
+            staging.rename(target)
+        except OSError:
+            if not _is_current(target, fingerprint):
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
-def web_model_is_current(folder: str | os.PathLike) -> bool:
-    """Whether `folder/web/` is a complete export, in this format, of the weights now in `folder`."""
-    target = Path(folder) / WEB_DIR
+def web_model_is_current(folder: str | os.PathLike, target: str | os.PathLike) -> bool:
+    """Whether `target` is a complete export, in this format, of the weights now in `folder`."""
+    try:
+        fingerprint = weights_sha256(folder)
+    except OSError:
+        return False
+    return _is_current(Path(target), fingerprint)
+
+
+def _is_current(target: Path, fingerprint: str) -> bool:
     try:
         graph = json.loads((target / GRAPH).read_text())
-        if graph["format"] != FORMAT or graph["weights_sha256"] != weights_sha256(folder):
+        if graph["format"] != FORMAT or graph["weights_sha256"] != fingerprint:
             return False
         return all(_sha256(target / graph[p]["weights"]) == graph[p]["sha256"] for p in PARTS)
     except (OSError, ValueError, KeyError, TypeError):  # missing, unreadable or not our graph: export again

@@ -14,17 +14,18 @@ import json
 from pathlib import Path
 
 import numpy as np
-import streamlit.components.v1 as components
 
-from pages.map_chart import plotly_js
+from pages import webmodel
 from pages.ui.selection import Selection
-from pages.webmodel import browser_model, stage_component
 from vae.figures import CLASS_COLORS
 
-_FOLDER = stage_component(
-    "draw_pad", Path(__file__).parent, ("index.html", "draw_pad.js", "prepare.js"), extra={"plotly.min.js": plotly_js()}
+_FOLDER = webmodel.stage_component(
+    "draw_pad",
+    Path(__file__).parent,
+    ("index.html", "draw_pad.js", "prepare.js"),
+    extra={"plotly.min.js": webmodel.plotly_js()},
 )
-_draw_pad = components.declare_component("draw_pad", path=str(_FOLDER))
+_draw_pad = webmodel.declare("draw_pad", _FOLDER)
 _DATA_URL = "data:image/png;base64,"
 
 
@@ -40,11 +41,7 @@ def mini_map(sel: Selection) -> str:
         "names": list(sel.class_names),
         "colors": list(CLASS_COLORS),
         "axis": list(projection.axis_titles),
-        "projection": {
-            "kind": projection.kind,
-            "mean": None if projection.mean is None else projection.mean.tolist(),
-            "components": None if projection.components is None else projection.components.tolist(),
-        },
+        "projection": projection.spec(),
     }
     return json.dumps(spec, separators=(",", ":"))
 
@@ -52,7 +49,7 @@ def mini_map(sel: Selection) -> str:
 def draw_pad(sel: Selection, auto_invert: bool, key: str) -> bytes | None:
     """Show the pad; the board as PNG bytes (280 x 280, white on black) after the last stroke, or None when empty."""
     value = _draw_pad(
-        model_url=browser_model(_FOLDER, sel.folder),
+        model_url=webmodel.model_url(_FOLDER, sel.folder),
         map=mini_map(sel),
         mnist=sel.dataset == "mnist",
         auto_invert=auto_invert,

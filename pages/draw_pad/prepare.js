@@ -10,7 +10,7 @@
 // compares the result with the Python pipeline's on the same pixels.
 "use strict";
 
-(function () {
+(() => {
   const SIZE = 28;
   const INK_LEVEL = 64;
   const MIN_CONTRAST = 24;
@@ -32,7 +32,9 @@
   // numpy.percentile with linear interpolation
   function percentile(values, q) {
     const v = Float64Array.from(values).sort();
-    const at = ((v.length - 1) * q) / 100, lo = Math.floor(at), hi = Math.min(lo + 1, v.length - 1);
+    const at = ((v.length - 1) * q) / 100,
+      lo = Math.floor(at),
+      hi = Math.min(lo + 1, v.length - 1);
     return v[lo] + (v[hi] - v[lo]) * (at - lo);
   }
 
@@ -53,7 +55,8 @@
     let rgb = rgba;
     if (transparent) {
       // composite_alpha: onto black under light ink, white otherwise
-      let weight = 0, ink = 0;
+      let weight = 0,
+        ink = 0;
       for (let i = 0; i < n; i++) {
         const a = rgba[4 * i + 3] / 255;
         weight += a;
@@ -82,7 +85,8 @@
     for (const g of gray) hi = Math.max(hi, g);
     if (hi - lo < MIN_CONTRAST) return null;
     lo += 0.1 * (hi - lo);
-    const loF = f32(lo), scale = f32(255 / (hi - lo));
+    const loF = f32(lo),
+      scale = f32(255 / (hi - lo));
     const out = new Uint8Array(gray.length);
     for (let i = 0; i < gray.length; i++) {
       const v = f32(f32(gray[i] - loF) * scale);
@@ -92,7 +96,10 @@
   }
 
   function inkBox(gray, w, h) {
-    let top = h, bottom = -1, left = w, right = -1;
+    let top = h,
+      bottom = -1,
+      left = w,
+      right = -1;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         if (gray[y * w + x] >= INK_LEVEL) {
@@ -103,16 +110,20 @@
         }
       }
     }
-    return bottom < 0 ? null : {top, bottom: bottom + 1, left, right: right + 1};
+    return bottom < 0 ? null : { top, bottom: bottom + 1, left, right: right + 1 };
   }
 
   // Image.reduce((fx, fy)): box averages, the last row and column of blocks over the pixels left
   function reduce(src, w, h, fx, fy) {
-    const ow = Math.ceil(w / fx), oh = Math.ceil(h / fy), out = new Uint8Array(ow * oh);
+    const ow = Math.ceil(w / fx),
+      oh = Math.ceil(h / fy),
+      out = new Uint8Array(ow * oh);
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
-        const y1 = Math.min(h, (oy + 1) * fy), x1 = Math.min(w, (ox + 1) * fx);
-        let sum = 0, count = 0;
+        const y1 = Math.min(h, (oy + 1) * fy),
+          x1 = Math.min(w, (ox + 1) * fx);
+        let sum = 0,
+          count = 0;
         for (let y = oy * fy; y < y1; y++) {
           for (let x = ox * fx; x < x1; x++) {
             sum += src[y * w + x];
@@ -122,7 +133,7 @@
         out[oy * ow + ox] = Math.floor((sum + count / 2) / count);
       }
     }
-    return {pixels: out, w: ow, h: oh};
+    return { pixels: out, w: ow, h: oh };
   }
 
   function lanczos(x) {
@@ -133,7 +144,9 @@
   // PIL's precompute_coeffs + normalize_coeffs_8bpc: for each output pixel, its first input pixel and
   // fixed-point weights
   function coefficients(inSize, in0, in1, outSize) {
-    const scale = (in1 - in0) / outSize, filterscale = Math.max(scale, 1), support = 3 * filterscale;
+    const scale = (in1 - in0) / outSize,
+      filterscale = Math.max(scale, 1),
+      support = 3 * filterscale;
     const rows = [];
     for (let xx = 0; xx < outSize; xx++) {
       const center = in0 + (xx + 0.5) * scale;
@@ -150,7 +163,7 @@
         const p = (ww !== 0 ? v / ww : v) * (1 << PRECISION_BITS);
         return Math.trunc(p < 0 ? p - 0.5 : p + 0.5);
       });
-      rows.push({xmin, k: fixed});
+      rows.push({ xmin, k: fixed });
     }
     return rows;
   }
@@ -161,11 +174,12 @@
 
   // one pass of ImagingResample{Horizontal,Vertical}_8bpc (the intermediate image is 8-bit, as in PIL)
   function pass(src, w, h, coeffs, horizontal) {
-    const ow = horizontal ? coeffs.length : w, oh = horizontal ? h : coeffs.length;
+    const ow = horizontal ? coeffs.length : w,
+      oh = horizontal ? h : coeffs.length;
     const out = new Uint8Array(ow * oh);
     for (let y = 0; y < oh; y++) {
       for (let x = 0; x < ow; x++) {
-        const {xmin, k} = coeffs[horizontal ? x : y];
+        const { xmin, k } = coeffs[horizontal ? x : y];
         let sum = 1 << (PRECISION_BITS - 1);
         for (let j = 0; j < k.length; j++) {
           sum += (horizontal ? src[y * w + xmin + j] : src[(xmin + j) * w + x]) * k[j];
@@ -179,13 +193,16 @@
   // Image.resize((ow, oh), LANCZOS, reducing_gap=3.0) of an 8-bit image
   function resizeLanczos(src, w, h, ow, oh) {
     if (ow === w && oh === h) return src;
-    let box = [0, 0, w, h], img = {pixels: src, w, h};
-    const fx = Math.trunc(w / ow / 3) || 1, fy = Math.trunc(h / oh / 3) || 1;
+    let box = [0, 0, w, h],
+      img = { pixels: src, w, h };
+    const fx = Math.trunc(w / ow / 3) || 1,
+      fy = Math.trunc(h / oh / 3) || 1;
     if (fx > 1 || fy > 1) {
       img = reduce(src, w, h, fx, fy);
       box = [0, 0, w / fx, h / fy];
     }
-    let pixels = img.pixels, cw = img.w;
+    let pixels = img.pixels,
+      cw = img.w;
     const needH = ow !== img.w || box[0] !== 0 || box[2] !== img.w;
     const needV = oh !== img.h || box[1] !== 0 || box[3] !== img.h;
     if (needH) {
@@ -198,8 +215,9 @@
 
   function scaleLongerSide(gray, w, h, side) {
     const scale = side / Math.max(h, w);
-    const ow = Math.max(1, roundHalfEven(w * scale)), oh = Math.max(1, roundHalfEven(h * scale));
-    return {pixels: resizeLanczos(gray, w, h, ow, oh), w: ow, h: oh};
+    const ow = Math.max(1, roundHalfEven(w * scale)),
+      oh = Math.max(1, roundHalfEven(h * scale));
+    return { pixels: resizeLanczos(gray, w, h, ow, oh), w: ow, h: oh };
   }
 
   function place(patch, top, left) {
@@ -211,7 +229,9 @@
   }
 
   function placeByMass(patch) {
-    let total = 0, rows = 0, cols = 0;
+    let total = 0,
+      rows = 0,
+      cols = 0;
     for (let y = 0; y < patch.h; y++) {
       for (let x = 0; x < patch.w; x++) {
         const v = patch.pixels[y * patch.w + x];
@@ -220,19 +240,22 @@
         cols += x * v;
       }
     }
-    const cy = total ? rows / total : (patch.h - 1) / 2, cx = total ? cols / total : (patch.w - 1) / 2;
+    const cy = total ? rows / total : (patch.h - 1) / 2,
+      cx = total ? cols / total : (patch.w - 1) / 2;
     const top = Math.min(Math.max(roundHalfEven(SIZE / 2 - cy), 0), SIZE - patch.h);
     const left = Math.min(Math.max(roundHalfEven(SIZE / 2 - cx), 0), SIZE - patch.w);
     return place(patch, top, left);
   }
 
-  function prepareDrawing(rgba, width, height, {mnist = true, autoInvert = true} = {}) {
+  function prepareDrawing(rgba, width, height, { mnist = true, autoInvert = true } = {}) {
     let gray = toGray(rgba, width * height);
     if (autoInvert && backgroundLevel(gray, width, height) > 127.5) gray = gray.map((g) => 255 - g);
     gray = stretchContrast(gray, width, height);
     const box = gray && inkBox(gray, width, height);
     if (!box) return null;
-    const cw = box.right - box.left, ch = box.bottom - box.top, crop = new Uint8Array(cw * ch);
+    const cw = box.right - box.left,
+      ch = box.bottom - box.top,
+      crop = new Uint8Array(cw * ch);
     for (let y = 0; y < ch; y++) {
       const row = (box.top + y) * width;
       crop.set(gray.subarray(row + box.left, row + box.right), y * cw);

@@ -13,40 +13,23 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-import streamlit.components.v1 as components
 
-from pages.map_chart import plotly_js
+from pages import webmodel
 from pages.ui.selection import Selection
-from pages.webmodel import browser_model, stage_component
 from vae import latent, rendering
-from vae.checkpoint import WEIGHTS
 
 _SOURCE = Path(__file__).parent
-_SCRUBBER = stage_component(
+_SCRUBBER = webmodel.stage_component(
     "interpolation_scrubber", _SOURCE, ("live.js", "scrubber.js"), extra={"index.html": _SOURCE / "scrubber.html"}
 )
-_COMPARE = stage_component(
+_COMPARE = webmodel.stage_component(
     "compare_maps",
     _SOURCE,
     ("live.js", "compare.js"),
-    extra={"index.html": _SOURCE / "compare.html", "plotly.min.js": plotly_js()},
+    extra={"index.html": _SOURCE / "compare.html", "plotly.min.js": webmodel.plotly_js()},
 )
-_scrubber = components.declare_component("interpolation_scrubber", path=str(_SCRUBBER))
-_compare = components.declare_component("compare_maps", path=str(_COMPARE))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _cached_model_url(component: str, folder: str, stamp: tuple[int, int]) -> str | None:
-    return browser_model(Path(component), Path(folder))
-
-
-def _model_url(component: Path, sel: Selection) -> str | None:
-    """`browser_model`, asked once per version of the weights (it hashes them on every call)."""
-    try:
-        info = (sel.folder / WEIGHTS).stat()
-    except OSError:
-        return None
-    return _cached_model_url(str(component), str(sel.folder), (info.st_mtime_ns, info.st_size))
+_scrubber = webmodel.declare("interpolation_scrubber", _SCRUBBER)
+_compare = webmodel.declare("compare_maps", _COMPARE)
 
 
 def _frames(images: np.ndarray) -> list[str]:
@@ -65,7 +48,7 @@ def scrubber(models: Sequence[tuple[str, Selection, dict[str, np.ndarray]]], a: 
         "models": [
             {
                 "label": caption,
-                "url": _model_url(_SCRUBBER, s),
+                "url": webmodel.model_url(_SCRUBBER, s.folder),
                 "z0": s.atlas["mu"][a].astype(float).tolist(),
                 "z1": s.atlas["mu"][b].astype(float).tolist(),
                 "frames": {method: _frames(frames) for method, frames in strips.items()},
@@ -75,19 +58,6 @@ def scrubber(models: Sequence[tuple[str, Selection, dict[str, np.ndarray]]], a: 
     }
     # One string, not a list or dict: Streamlit would check those for a data frame, importing pandas.
     _scrubber(spec=json.dumps(spec), height=225, key=key, default=None)
-
-
-def _inverse(projection: latent.MapProjection) -> dict | None:
-    """What the browser needs to turn a map point into a code: z = 2 the point, PCA its plane; UMAP has no inverse."""
-    if projection.kind == "latent":
-        return {"kind": "latent"}
-    if projection.kind == "pca":
-        return {
-            "kind": "pca",
-            "mean": projection.mean.astype(float).tolist(),
-            "components": projection.components.astype(float).tolist(),
-        }
-    return None
 
 
 def compare_maps(models: Sequence[tuple[str, Selection, str]], *, key: str, height: int = 470) -> None:
@@ -101,8 +71,8 @@ def compare_maps(models: Sequence[tuple[str, Selection, str]], *, key: str, heig
             {
                 "label": caption,
                 "figure": figure,
-                "url": _model_url(_COMPARE, s),
-                "projection": _inverse(s.projection()),
+                "url": webmodel.model_url(_COMPARE, s.folder),
+                "projection": s.projection().spec(),  # UMAP without its points: no inverse here
             }
             for caption, s, figure in models
         ]

@@ -4,38 +4,40 @@
 // atlas' PCA plane (mean + x c1 + y c2) above. Without the runtime a click asks the server to decode the point.
 "use strict";
 
-let spec = null; // {models: [{label, figure (Plotly JSON), url, projection: {kind, mean?, components?} | null}]}
+let spec = null; // {models: [{label, figure (Plotly JSON), url, projection: vae.latent.MapProjection.spec()}]}
 let specText = null;
 let plots = []; // per model: {gd, cross, canvas}
 let decoders = null;
 let point = null; // [x, y] in map coordinates
 let pending = false;
 let servedText = null;
-window.__mode = "loading";
+let mode = "loading"; // "loading", "live" (the browser decodes) or "server"
 
 const at = document.getElementById("at");
 const note = document.getElementById("note");
 
-// The model's code of map point [x, y], or null when its projection has no inverse here (UMAP).
-function codeOf(projection, [x, y]) {
-  if (!projection) return null;
-  if (projection.kind === "latent") return Float32Array.of(x, y);
-  const [c1, c2] = projection.components;
-  return Float32Array.from(projection.mean, (m, i) => m + x * c1[i] + y * c2[i]);
-}
+// Whether the browser can turn a map point into this projection's code: not UMAP, whose points are not sent here.
+const invertible = (projection) => projection.kind !== "umap";
 
-function plotArea(gd) {
-  const drag = gd.querySelector(".nsewdrag");
-  return drag ? drag.getBoundingClientRect() : null;
+function setMode(value) {
+  mode = value;
+  component.hook("__mode", mode);
 }
 
 function drawCross({ gd, cross }) {
   const full = gd._fullLayout;
   if (!point || !full) return;
   const { l, t, w, h } = full._size;
-  const px = full.xaxis.d2p(point[0]), py = full.yaxis.d2p(point[1]);
+  const px = full.xaxis.d2p(point[0]),
+    py = full.yaxis.d2p(point[1]);
   const visible = px >= 0 && px <= w && py >= 0 && py <= h;
-  Object.assign(cross.style, { display: visible ? "block" : "none", left: `${l}px`, top: `${t}px`, width: `${w}px`, height: `${h}px` });
+  Object.assign(cross.style, {
+    display: visible ? "block" : "none",
+    left: `${l}px`,
+    top: `${t}px`,
+    width: `${w}px`,
+    height: `${h}px`,
+  });
   Object.assign(cross.querySelector(".v").style, { left: `${px}px`, top: 0, height: `${h}px` });
   Object.assign(cross.querySelector(".h").style, { top: `${py}px`, left: 0, width: `${w}px` });
   Object.assign(cross.querySelector(".ring").style, { left: `${px}px`, top: `${py}px` });
@@ -45,68 +47,65 @@ function decodeNow() {
   pending = false;
   plots.forEach(drawCross);
   at.textContent = `(${point[0].toFixed(2)}, ${point[1].toFixed(2)})`;
-  window.__point = point;
-  window.__codes = spec.models.map((m, i) => {
-    const code = codeOf(m.projection, point);
+  component.hook("__point", point);
+  const codes = spec.models.map((m, i) => {
+    const code = Float32Array.from(component.toLatent(m.projection, point));
     live.paint(plots[i].canvas, decoders[i].decode(code, 1));
     return Array.from(code);
   });
-}
-
-function pointAt(gd, e) {
-  const rect = plotArea(gd);
-  if (!rect || e.clientX < rect.left || e.clientX > rect.right || e.clientY < rect.top || e.clientY > rect.bottom) {
-    return null;
-  }
-  const full = gd._fullLayout;
-  return [full.xaxis.p2d(e.clientX - rect.left), full.yaxis.p2d(e.clientY - rect.top)];
+  component.hook("__codes", codes);
 }
 
 // Pointer events on the whole frame, captured before Plotly's drag layer sees them.
 function listen() {
   const hit = (e) => {
     for (const { gd } of plots) {
-      const p = pointAt(gd, e);
+      const p = component.pointAt(gd, e);
       if (p) return p;
     }
     return null;
   };
-  document.addEventListener("pointermove", (e) => {
-    const p = decoders && hit(e); // without them the crosshair stays on the point the server decoded
-    if (!p) return;
-    point = p;
-    if (!pending) {
-      pending = true;
-      requestAnimationFrame(decodeNow);
-    }
-  }, true);
-  // A press and release in place is a click (Plotly's drag layer swallows the click event itself).
-  let pressed = null;
-  document.addEventListener("pointerdown", (e) => { pressed = e; }, true);
-  document.addEventListener("pointerup", (e) => {
-    const start = pressed;
-    pressed = null;
-    const p = hit(e);
-    if (!start || !p || Math.hypot(e.clientX - start.clientX, e.clientY - start.clientY) > 4) return;
-    if (window.__mode !== "server") return;
-    live.setValue({ event: Date.now(), x: p[0], y: p[1] });
-    point = p;
-    plots.forEach(drawCross); // at once, before the server answers
-  }, true);
+  document.addEventListener(
+    "pointermove",
+    (e) => {
+      const p = decoders && hit(e); // without them the crosshair stays on the point the server decoded
+      if (!p) return;
+      point = p;
+      if (!pending) {
+        pending = true;
+        requestAnimationFrame(decodeNow);
+      }
+    },
+    true,
+  );
+  // A click in place asks the server to decode the point, where the browser cannot.
+  component.onClickInPlace(
+    () => true,
+    (e) => {
+      const p = hit(e);
+      if (!p || mode !== "server") return;
+      component.setValue({ event: Date.now(), x: p[0], y: p[1] });
+      point = p;
+      plots.forEach(drawCross); // at once, before the server answers
+    },
+  );
 }
 
 function showServed(args) {
   if (decoders || !args.served || args.served === servedText) return;
   servedText = args.served;
   const served = JSON.parse(args.served);
-  point = window.__point = [served.x, served.y];
+  point = [served.x, served.y];
+  component.hook("__point", point);
   plots.forEach(drawCross);
   at.textContent = `(${served.x.toFixed(2)}, ${served.y.toFixed(2)})`;
-  served.images.forEach((url, i) => live.paintUrl(plots[i].canvas, url));
+  served.images.forEach((url, i) => {
+    live.paintUrl(plots[i].canvas, url);
+  });
 }
 
 async function render(args) {
-  live.setHeight(args.height);
+  component.setHeight(args.height);
   if (args.spec !== specText) {
     specText = args.spec;
     spec = JSON.parse(args.spec);
@@ -148,19 +147,21 @@ async function render(args) {
       gd.on("plotly_relayout", () => plots.forEach(drawCross));
     }
     decoders = null;
-    window.__mode = "loading";
+    setMode("loading");
     servedText = null;
     // the runtime loads after the maps are drawn
-    const invertible = spec.models.every((m) => m.projection);
-    decoders = invertible ? await live.loadDecoders(spec.models.map((m) => m.url)) : null;
-    window.__mode = decoders ? "live" : "server";
-    note.textContent = decoders ? ""
-      : invertible ? "The browser decoder could not load here: click a point to decode it on the server."
-      : "This map has no inverse to run in the browser: click a point to decode it on the server.";
+    const inverse = spec.models.every((m) => invertible(m.projection));
+    decoders = inverse ? await live.loadDecoders(spec.models.map((m) => m.url)) : null;
+    setMode(decoders ? "live" : "server");
+    note.textContent = decoders
+      ? ""
+      : inverse
+        ? "The browser decoder could not load here: click a point to decode it on the server."
+        : "This map has no inverse to run in the browser: click a point to decode it on the server.";
     if (point && decoders) decodeNow();
   }
   showServed(args);
 }
 
 listen();
-live.onRender(render);
+live.onRender(render, { __mode: mode });

@@ -15,7 +15,6 @@ let decoders = null; // one per model, or null: the server's frames
 let t = 0;
 let playing = null; // {last: timestamp, direction: 1 | -1}
 let shownStep = null;
-window.__mode = "loading";
 
 const method = () => document.querySelector("input[name=method]:checked").value;
 
@@ -24,10 +23,20 @@ function codeAt(z0, z1, t, how) {
   const mix = (a, b, s) => a.map((v, i) => (1 - s) * v + s * b[i]);
   if (how === "linear") return mix(z0, z1, t);
   const norm = (v) => Math.hypot(...v);
-  const n0 = norm(z0), n1 = norm(z1);
+  const n0 = norm(z0),
+    n1 = norm(z1);
   if (n0 < 1e-12 || n1 < 1e-12) return mix(z0, z1, t);
-  const u0 = z0.map((v) => v / n0), u1 = z1.map((v) => v / n1);
-  const omega = Math.acos(Math.min(Math.max(u0.reduce((s, v, i) => s + v * u1[i], 0), -1), 1));
+  const u0 = z0.map((v) => v / n0),
+    u1 = z1.map((v) => v / n1);
+  const omega = Math.acos(
+    Math.min(
+      Math.max(
+        u0.reduce((s, v, i) => s + v * u1[i], 0),
+        -1,
+      ),
+      1,
+    ),
+  );
   let direction;
   if (omega < 1e-6) {
     direction = u0;
@@ -35,7 +44,8 @@ function codeAt(z0, z1, t, how) {
     const e = u0.map(() => 0);
     e[u0.reduce((k, v, i) => (Math.abs(v) < Math.abs(u0[k]) ? i : k), 0)] = 1;
     const dot = e.reduce((s, v, i) => s + v * u0[i], 0);
-    const w = e.map((v, i) => v - dot * u0[i]), nw = norm(w);
+    const w = e.map((v, i) => v - dot * u0[i]),
+      nw = norm(w);
     direction = u0.map((v, i) => Math.cos(Math.PI * t) * v + (Math.sin(Math.PI * t) * w[i]) / nw);
   } else {
     const s = Math.sin(omega);
@@ -50,17 +60,20 @@ function show() {
   slider.value = decoders ? Math.round(t * 1000) : Math.round(t * (spec.steps - 1));
   if (decoders) {
     const how = method();
-    window.__codes = spec.models.map((m, i) => {
+    const codes = spec.models.map((m, i) => {
       const code = Float32Array.from(codeAt(m.z0, m.z1, t, how));
       live.paint(canvases[i], decoders[i].decode(code, 1));
       return Array.from(code);
     });
+    component.hook("__codes", codes);
   } else {
     const step = Math.round(t * (spec.steps - 1));
     const key = `${method()}:${step}`;
     if (key === shownStep) return;
     shownStep = key;
-    spec.models.forEach((m, i) => live.paintUrl(canvases[i], m.frames[method()][step]));
+    spec.models.forEach((m, i) => {
+      live.paintUrl(canvases[i], m.frames[method()][step]);
+    });
   }
 }
 
@@ -86,17 +99,18 @@ function setPlaying(on) {
 // found: the models' decoders, or null (the server's frames): "loading" while the runtime loads, else for good.
 function useDecoders(found, loading = false) {
   decoders = found;
-  window.__mode = decoders ? "live" : loading ? "loading" : "server";
+  component.hook("__mode", decoders ? "live" : loading ? "loading" : "server");
   slider.max = decoders ? 1000 : spec.steps - 1;
-  note.textContent = decoders || loading
-    ? ""
-    : "The browser decoder could not load: the scrubber shows the steps decoded on the server.";
+  note.textContent =
+    decoders || loading
+      ? ""
+      : "The browser decoder could not load: the scrubber shows the steps decoded on the server.";
   shownStep = null;
   show();
 }
 
 async function render(args) {
-  live.setHeight(args.height);
+  component.setHeight(args.height);
   if (args.spec === specText) return;
   specText = args.spec;
   spec = JSON.parse(args.spec);
@@ -122,5 +136,5 @@ slider.addEventListener("input", () => {
   show();
 });
 playButton.addEventListener("click", () => setPlaying(!playing));
-document.querySelectorAll("input[name=method]").forEach((r) => r.addEventListener("change", () => show()));
-live.onRender(render);
+for (const r of document.querySelectorAll("input[name=method]")) r.addEventListener("change", () => show());
+live.onRender(render, { __mode: "loading" });

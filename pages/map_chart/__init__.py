@@ -14,115 +14,42 @@ decoded image instead.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
-import re
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import plotly
 import streamlit as st
-import streamlit.components.v1 as components
 from plotly.basedatatypes import BaseTraceType
 from plotly.io.json import to_json_plotly
 
-from pages.webmodel import browser_model, stage_component
+from pages import webmodel
 from vae.figures import CROSSHAIR_COLOR
 
 _SOURCE = Path(__file__).parent
 _FILES = ("index.html", "map_chart.js")
-_GL2D = _SOURCE / "plotly-gl2d.min.js"  # dist/plotly-gl2d.min.js of the npm package plotly.js (MIT licence)
-
-
-def plotly_js() -> Path:
-    """The plotly.js to serve: our gl2d partial bundle (1.5 MB: scatter, scattergl, parcoords, splom) when it is the
-    version the plotly package ships, else the package's full 4.8 MB bundle, which parses slower (bench/README.md)."""
-    full = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    return _GL2D if _version(_GL2D) == _version(full) else full
-
-
-def _version(script: Path) -> str | None:
-    with script.open(encoding="utf-8") as f:
-        found = re.search(r"plotly\.js.* v(\d+\.\d+\.\d+)", f.read(200))
-    return found.group(1) if found else None
 
 
 def component_dir() -> Path:
-    """The served folder: our page and script, plotly.js (`plotly_js`) and the browser runtime
+    """The served folder: our page and script, plotly.js and the shared scripts and runtime
     (`pages.webmodel.stage_component`), made once per version of those files in the user's cache folder."""
-    return stage_component("latent_map", _SOURCE, _FILES, extra={"plotly.min.js": plotly_js()})
+    return webmodel.stage_component("latent_map", _SOURCE, _FILES, extra={"plotly.min.js": webmodel.plotly_js()})
 
 
 _ROOT = component_dir()
-_latent_map = components.declare_component("latent_map", path=str(_ROOT))
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _model_url(folder: str, weights_mtime_ns: int) -> str | None:
-    return browser_model(_ROOT, Path(folder))
+_latent_map = webmodel.declare("latent_map", _ROOT)
 
 
 def model_url(folder: Path) -> str | None:
-    """The URL, relative to the chart's page, of the checkpoint's browser decoder; None where it cannot be exported
-    (the server decodes then). Staged once per folder and version of its weights."""
-    try:
-        mtime = (Path(folder) / "model.safetensors").stat().st_mtime_ns
-    except OSError:
-        return None
-    return _model_url(str(folder), mtime)
-
-
-PUBLISHED = "published"
-KEEP_PUBLISHED = 256  # files kept in the served folder; the oldest go first, and a page still using one writes it again
-
-
-def publish(data: bytes, suffix: str) -> str:
-    """The URL, relative to the chart's page, of a served file holding `data`: named for its content, written once
-    (atomically), so any number of sessions and app processes can share it."""
-    name = f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
-    target = _ROOT / PUBLISHED / name
-    now = time.time_ns()  # a file's time is its last use (the file system's own clock may be too coarse to order)
-    try:
-        os.utime(target, ns=(now, now))
-    except FileNotFoundError:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix="staging-", delete=False) as f:
-            f.write(data)
-        os.utime(f.name, ns=(now, now))
-        os.replace(f.name, target)
-        _prune(target.parent)
-    return f"{PUBLISHED}/{name}"
-
-
-def _prune(folder: Path) -> None:
-    """Remove all but the KEEP_PUBLISHED files used last (another process's files being written are left alone)."""
-    used = []
-    for file in folder.iterdir():
-        with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another process
-            if not file.name.startswith("staging-"):
-                used.append((file.stat().st_mtime_ns, file))
-    for _, old in sorted(used)[:-KEEP_PUBLISHED]:
-        old.unlink(missing_ok=True)
+    """The URL, relative to the chart's page, of the checkpoint's browser decoder (`pages.webmodel.model_url`);
+    None where it cannot be exported (the server decodes then)."""
+    return webmodel.model_url(_ROOT, folder)
 
 
 def map_points_url(coords: np.ndarray, codes: np.ndarray) -> str:
-    """The URL of a binary file of the map's points: float32 map positions (N, 2), then their codes (N, z). The chart
-    reads it for UMAP, which has no inverse: the browser takes the mean code of the nearest map points, as
-    `vae.latent.MapProjection` does."""
-    data = np.concatenate([np.asarray(coords, "<f4").ravel(), np.asarray(codes, "<f4").ravel()])
-    return publish(data.tobytes(), ".f32")
-
-
-def figure_url(figure_json: str) -> str:
-    """The URL of the map's Plotly JSON. The chart fetches it when it changes, so a script run (a slider's release,
-    a click) sends the chart a few hundred bytes, not the figure's hundreds of kilobytes."""
-    return publish(figure_json.encode(), ".json")
+    """The URL of the map's points for UMAP's inverse in the browser (`pages.webmodel.map_points_url`)."""
+    return webmodel.map_points_url(_ROOT, coords, codes)
 
 
 @dataclass(frozen=True)
@@ -138,9 +65,7 @@ class DecodePanel:
     step: float
     image: str  # the server's decode of `code`: a 28 x 28 PNG as a data: URI
     model: str | None  # `model_url`, or None: the server decodes
-    # {"kind": "latent"}, {"kind": "pca", "mean": (z,), "components": (2, z)} or
-    # {"kind": "umap", "points": map_points_url(...), "k": nearest points averaged}
-    projection: dict
+    projection: dict  # `vae.latent.MapProjection.spec`, for UMAP with points=map_points_url(...)
 
     def args(self) -> dict:
         labels = [subscript(i) for i in range(len(self.code))]
@@ -169,7 +94,7 @@ def map_chart(
     height: int,
     color: str = CROSSHAIR_COLOR,
 ) -> dict | None:
-    """Draw the map (a Plotly figure as JSON, sent as `figure_url`), `overlays` on top and a crosshair at
+    """Draw the map (a Plotly figure as JSON, sent as `pages.webmodel.figure_url`), `overlays` on top and a crosshair at
     `crosshair`, with the decode panel beside it (none without `panel`: the map alone).
 
     `tiles`: the manifold overlay's tiles per side when the figure has it; after a zoom or pan the browser
@@ -182,7 +107,7 @@ def map_chart(
     # frame, and that check imports pandas on the first visit (bench/README.md).
     point = None if crosshair is None else (float(crosshair[0]), float(crosshair[1]))
     return _latent_map(
-        figure=figure_url(figure_json),
+        figure=webmodel.figure_url(_ROOT, figure_json),
         overlays=to_json_plotly([trace.to_plotly_json() for trace in overlays]),
         crosshair=point,
         height=height,

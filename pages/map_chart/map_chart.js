@@ -15,17 +15,14 @@
 "use strict";
 
 const gd = document.getElementById("map");
-const CLICK_SLOP_PX = 4; // a press that moves further is a drag (pan, zoom, box), not a click
 const DOUBLE_CLICK_MS = 300;
 let shown = { figure: null, overlays: null, crosshair: null, height: null };
 let base = null; // the last figure's traces and layout, kept as objects
 let home = null; // its axes before any zoom
 let overlayRevision = 0;
 let color = null; // the crosshair's, from Python
-let pressed = null; // where a press inside the plot area started
 let pointClicked = null; // the test image Plotly reported under the last click
 let lastClick = null; // the last click's pointerup, to tell a double click
-let drawing = Promise.resolve(); // renders run one after another (Plotly's calls are asynchronous)
 
 const problem = document.getElementById("problem"); // one sentence where the map cannot be drawn
 const canvas = document.getElementById("decoded");
@@ -37,20 +34,17 @@ let serverCode = null; // the last code Python sent (JSON), so only a new one mo
 let serverImage = null; // Python's decode of it (a data: URI)
 let decoder = null; // {url, model} once the browser decoder is loaded
 let runtime = "loading"; // "loading", "ready" or "unavailable"
-let runtimeStarted = null; // the promise that loads the runtime scripts, once
+let runtimeStarted = null; // the promise that loads the runtime and the first decoder, once
 let hovered = null; // the map point under the pointer, or null
 let frameRequested = false;
 let sliding = false; // a slider is held: Python's answers to earlier releases do not move it
-window.__decodedFrames = 0; // images decoded and painted in this page (browser tests read it)
-
-function post(type, data) {
-  window.parent.postMessage({ isStreamlitMessage: true, type, ...data }, "*");
-}
+let firstImageShown = false;
+const overlayPainted = []; // when each manifold overlay the browser decoded was painted (performance.now())
 
 function send(value) {
   // The event time makes every click a new value, also a second click on the same spot.
   if (runtime === "unavailable") value.runtime = "unavailable";
-  post("streamlit:setComponentValue", { value: { event: Date.now(), ...value }, dataType: "json" });
+  component.setValue({ event: Date.now(), ...value });
 }
 
 function report(selection) {
@@ -65,8 +59,19 @@ function crosshairShapes(point) {
     { type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1, line, layer: "above" },
     { type: "line", xref: "paper", yref: "y", x0: 0, x1: 1, y0: y, y1: y, line, layer: "above" },
     {
-      type: "circle", xref: "x", yref: "y", xsizemode: "pixel", ysizemode: "pixel", xanchor: x, yanchor: y,
-      x0: -8, x1: 8, y0: -8, y1: 8, line: { color, width: 2.5 }, layer: "above",
+      type: "circle",
+      xref: "x",
+      yref: "y",
+      xsizemode: "pixel",
+      ysizemode: "pixel",
+      xanchor: x,
+      yanchor: y,
+      x0: -8,
+      x1: 8,
+      y0: -8,
+      y1: 8,
+      line: { color, width: 2.5 },
+      layer: "above",
     },
   ];
 }
@@ -93,8 +98,16 @@ function themed(layout, theme) {
 
 // --- The decode panel ------------------------------------------------------------------------------------------
 
-slidersBox.addEventListener("pointerdown", () => { sliding = true; });
-document.addEventListener("pointerup", () => { sliding = false; }, true);
+slidersBox.addEventListener("pointerdown", () => {
+  sliding = true;
+});
+document.addEventListener(
+  "pointerup",
+  () => {
+    sliding = false;
+  },
+  true,
+);
 
 function buildSliders(spec) {
   slidersBox.replaceChildren();
@@ -119,7 +132,10 @@ function buildSliders(spec) {
     const value = document.createElement("span");
     label.append(name, input, value);
     slidersBox.append(label);
-    input.addEventListener("input", () => { showValues(); requestFrame(); });
+    input.addEventListener("input", () => {
+      showValues();
+      requestFrame();
+    });
     input.addEventListener("change", () => send({ code: sliderCode() }));
     return input;
   });
@@ -132,81 +148,33 @@ function sliderCode() {
 function showValues() {
   for (const s of sliders) s.nextElementSibling.textContent = Number(s.value).toFixed(2);
   const code = sliderCode();
-  caption.textContent = code.length === 2
-    ? `z₁ = ${code[0] >= 0 ? "+" : ""}${code[0].toFixed(2)}, z₂ = ${code[1] >= 0 ? "+" : ""}${code[1].toFixed(2)}`
-    : `A ${code.length}-D code; the ring marks where it falls on the map.`;
+  caption.textContent =
+    code.length === 2
+      ? `z₁ = ${code[0] >= 0 ? "+" : ""}${code[0].toFixed(2)}, z₂ = ${code[1] >= 0 ? "+" : ""}${code[1].toFixed(2)}`
+      : `A ${code.length}-D code; the ring marks where it falls on the map.`;
 }
 
-// Map point (x, y) <-> code, as vae.latent.MapProjection does. UMAP has no inverse: the mean of the k nearest
-// test points, either way (null until the points are loaded).
+// Map point (x, y) <-> code, as vae.latent.MapProjection does (null for UMAP until its points are loaded).
 function toMap(code) {
-  const p = panel.projection;
-  if (p.kind === "latent") return [code[0], code[1]];
-  if (p.kind === "pca") return p.components.map((row) => row.reduce((sum, c, j) => sum + c * (code[j] - p.mean[j]), 0));
-  const points = umapPoints();
-  return points && nearestMean(points.codes, points.coords, code, p.k);
+  return component.toMap(panel.projection, code);
 }
 
 function toLatent(point) {
-  const p = panel.projection;
-  if (p.kind === "latent") return point;
-  if (p.kind === "pca") return p.mean.map((m, j) => m + point[0] * p.components[0][j] + point[1] * p.components[1][j]);
-  const points = umapPoints();
-  return points && nearestMean(points.coords, points.codes, point, p.k);
-}
-
-function umapPoints() {
-  return umap.points && umap.points.url === panel.projection.points ? umap.points : null;
-}
-
-// The mean of `values` (rows) at the k rows of `keys` nearest `query` (Euclidean); a scan of the 10,000 points.
-function nearestMean(keys, values, query, k) {
-  const dk = query.length, dv = values.length / (keys.length / dk), n = keys.length / dk;
-  const best = []; // [distance, row], ascending, at most k
-  for (let i = 0; i < n; i++) {
-    let d = 0;
-    for (let j = 0; j < dk; j++) d += (keys[i * dk + j] - query[j]) ** 2;
-    if (best.length === k && d >= best[k - 1][0]) continue;
-    let at = best.length === k ? k - 1 : best.length;
-    while (at > 0 && best[at - 1][0] > d) { best[at] = best[at - 1]; at--; }
-    best[at] = [d, i];
-  }
-  const mean = new Array(dv).fill(0);
-  for (const [, i] of best) for (let j = 0; j < dv; j++) mean[j] += values[i * dv + j] / best.length;
-  return mean;
-}
-
-// UMAP's points (map positions, then codes: float32), fetched once per file when the UMAP map is shown.
-const umap = { points: null, loading: null };
-function loadUmapPoints() {
-  const p = panel.projection;
-  if (p.kind !== "umap" || umap.loading === p.points) return;
-  umap.loading = p.points;
-  fetch(p.points)
-    .then((r) => { if (!r.ok) throw new Error(`${p.points}: HTTP ${r.status}`); return r.arrayBuffer(); })
-    .then((buffer) => {
-      const all = new Float32Array(buffer), n = all.length / (2 + sliders.length);
-      umap.points = { url: p.points, coords: all.subarray(0, 2 * n), codes: all.subarray(2 * n) };
-    })
-    .catch((err) => console.warn("latent map: UMAP points not loaded; hovering decodes nothing", err));
+  return component.toLatent(panel.projection, point, sliders.length);
 }
 
 function paintProbabilities(probs) {
-  const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(28, 28);
-  for (let i = 0; i < 784; i++) {
-    const v = Math.round(Math.min(Math.max(probs[i], 0), 1) * 255);
-    image.data.set([v, v, v, 255], 4 * i);
-  }
-  ctx.putImageData(image, 0, 0);
-  window.__decodedFrames += 1;
+  component.paint(canvas, probs);
+  component.count("__decodedFrames"); // images decoded and painted in this page
   imageShown();
 }
 
 // When the panel first showed a decoded image, Python's or the browser's, in ms since the epoch (bench/cold_start.py
 // reads it: a probe in the app's page cannot run while this frame draws the map).
 function imageShown() {
-  window.__firstImageAt ||= performance.timeOrigin + performance.now();
+  if (firstImageShown) return;
+  firstImageShown = true;
+  component.hook("__firstImageAt", performance.timeOrigin + performance.now());
 }
 
 // Python's decode of the sliders' code, until the browser decodes; the promise resolves once it is painted.
@@ -215,11 +183,14 @@ function paintServerImage() {
   const img = new Image();
   const src = serverImage;
   img.src = src;
-  return img.decode().then(() => {
-    if (runtime === "ready" || src !== serverImage) return; // the browser decodes by now, or a newer one came
-    canvas.getContext("2d").drawImage(img, 0, 0, 28, 28);
-    imageShown();
-  }, (err) => console.warn("latent map: the server's image did not decode", err));
+  return img.decode().then(
+    () => {
+      if (runtime === "ready" || src !== serverImage) return; // the browser decodes by now, or a newer one came
+      canvas.getContext("2d").drawImage(img, 0, 0, 28, 28);
+      imageShown();
+    },
+    (err) => console.warn("latent map: the server's image did not decode", err),
+  );
 }
 
 function decodeHere(code) {
@@ -251,12 +222,15 @@ function updatePanel(args) {
     panel = { ...JSON.parse(args.panel), json: args.panel };
     buildSliders(panel);
     serverCode = null;
-    loadUmapPoints();
+    component.loadPoints(panel.projection);
   }
   const code = JSON.stringify(args.code);
-  if (code !== serverCode && !sliding) { // a new code from Python (a click, a button, a link): the sliders move
+  if (code !== serverCode && !sliding) {
+    // a new code from Python (a click, a button, a link): the sliders move
     serverCode = code;
-    args.code.forEach((v, i) => { sliders[i].value = v; });
+    args.code.forEach((v, i) => {
+      sliders[i].value = v;
+    });
     showValues();
     if (runtime === "ready") decodeHere(args.code);
   }
@@ -277,12 +251,14 @@ function wantModel(url) {
   runtime = "loading";
   hideTiles();
   paintServerImage();
-  loadDecoder(url).then(() => {
-    if (wantedModel !== url) return;
-    runtime = "ready";
-    decodeHere(sliderCode());
-    if (!viewIsHome()) requestOverlay();
-  }).catch(fail);
+  loadDecoder(url)
+    .then(() => {
+      if (wantedModel !== url) return;
+      runtime = "ready";
+      decodeHere(sliderCode());
+      if (!viewIsHome()) requestOverlay();
+    })
+    .catch(fail);
 }
 
 function fail(err) {
@@ -321,7 +297,8 @@ function viewIsHome() {
 }
 
 function visibleRange(xRange = gd._fullLayout.xaxis.range, yRange = gd._fullLayout.yaxis.range) {
-  const [x0, x1] = xRange.map(Number), [y0, y1] = yRange.map(Number);
+  const [x0, x1] = xRange.map(Number),
+    [y0, y1] = yRange.map(Number);
   return [Math.min(x0, x1), Math.max(x0, x1), Math.min(y0, y1), Math.max(y0, y1)];
 }
 
@@ -332,10 +309,15 @@ function placeTiles(view = visibleRange()) {
   const glLayer = gd.querySelector(".gl-container");
   if (sheetClip.nextSibling !== glLayer) glLayer.before(sheetClip); // Plotly rebuilds its layers on a new plot
   Object.assign(sheetClip.style, { left: `${l}px`, top: `${t}px`, width: `${w}px`, height: `${h}px` });
-  const [vxl, vxh, vyl, vyh] = view, [xl, xh, yl, yh] = sheetRange;
-  const px = (x) => ((x - vxl) / (vxh - vxl)) * w, py = (y) => ((vyh - y) / (vyh - vyl)) * h;
+  const [vxl, vxh, vyl, vyh] = view,
+    [xl, xh, yl, yh] = sheetRange;
+  const px = (x) => ((x - vxl) / (vxh - vxl)) * w,
+    py = (y) => ((vyh - y) / (vyh - vyl)) * h;
   Object.assign(sheet.style, {
-    display: "block", left: `${px(xl)}px`, top: `${py(yh)}px`, width: `${px(xh) - px(xl)}px`,
+    display: "block",
+    left: `${px(xl)}px`,
+    top: `${py(yh)}px`,
+    width: `${px(xh) - px(xl)}px`,
     height: `${py(yl) - py(yh)}px`,
   });
 }
@@ -348,7 +330,8 @@ function hideTiles() {
 function requestOverlay() {
   if (!tiles || runtime !== "ready" || overlayRequested) return;
   overlayRequested = true;
-  queueMicrotask(() => { // at once, once for all the relayouts of one event
+  queueMicrotask(() => {
+    // at once, once for all the relayouts of one event
     overlayRequested = false;
     if (tiles && runtime === "ready") decodeOverlay(tiles);
   });
@@ -363,23 +346,27 @@ function rgb(color) {
 
 function decodeOverlay(n) {
   const [xl, xh, yl, yh] = visibleRange();
-  const dim = sliders.length, codes = new Float32Array(n * n * dim);
+  const dim = sliders.length,
+    codes = new Float32Array(n * n * dim);
   if (dim !== decoder.model.latentDim) return; // another model's, while its decoder loads
-  for (let r = 0; r < n; r++) { // row 0 at the top: the largest y
+  for (let r = 0; r < n; r++) {
+    // row 0 at the top: the largest y
     for (let c = 0; c < n; c++) {
-      const code = toLatent([xl + (c + 0.5) * (xh - xl) / n, yh - (r + 0.5) * (yh - yl) / n]);
+      const code = toLatent([xl + ((c + 0.5) * (xh - xl)) / n, yh - ((r + 0.5) * (yh - yl)) / n]);
       if (!code) return; // UMAP before its points are loaded
       codes.set(code, (r * n + c) * dim);
     }
   }
   const probs = decoder.model.decode(codes, n * n);
   const cell = 30; // a 28-pixel tile and a 2-pixel gap, as Python's tiles fill 96% of their cell
-  const side = n * cell, ink = 0.85; // Python's tiles' opacity over the plot's background
+  const side = n * cell,
+    ink = 0.85; // Python's tiles' opacity over the plot's background
   const background = rgb(gd._fullLayout.plot_bgcolor);
   const pixels = new Uint8ClampedArray(side * side * 4);
   new Uint32Array(pixels.buffer).fill(new Uint32Array(Uint8ClampedArray.of(...background, 255).buffer)[0]); // RGBA
   for (let t = 0; t < n * n; t++) {
-    const x0 = (t % n) * cell + 1, y0 = Math.floor(t / n) * cell + 1;
+    const x0 = (t % n) * cell + 1,
+      y0 = Math.floor(t / n) * cell + 1;
     for (let i = 0; i < 784; i++) {
       const v = 255 - Math.min(Math.max(probs[t * 784 + i], 0), 1) * 255; // ink dark on white
       const at = 4 * ((y0 + Math.floor(i / 28)) * side + x0 + (i % 28));
@@ -391,14 +378,16 @@ function decodeOverlay(n) {
   sheetRange = [xl, xh, yl, yh];
   sheet.dataset.range = JSON.stringify(sheetRange);
   placeTiles();
-  window.__overlayDecodes = (window.__overlayDecodes || 0) + 1;
+  component.count("__overlayDecodes");
   // the animation frame that paints the new tiles (bench/gestures.py reads the times)
-  requestAnimationFrame(() => (window.__overlayPainted ||= []).push(performance.now()));
+  requestAnimationFrame(() => {
+    overlayPainted.push(performance.now());
+    component.hook("__overlayPainted", overlayPainted);
+  });
 }
 
 async function loadDecoder(url) {
-  if (!url) throw new Error("this model has no browser decoder");
-  const model = await loadModel(url, { parts: ["decoder"] });
+  const model = await component.loadModel(url, ["decoder"]);
   if (decoder) decoder.model.dispose();
   decoder = { url, model };
 }
@@ -407,10 +396,9 @@ async function loadDecoder(url) {
 function loadRuntime(args) {
   if (runtimeStarted || !args.panel) return;
   runtimeStarted = (async () => {
-    if (typeof WebAssembly !== "object") throw new Error("no WebAssembly");
-    await loadRuntimeScripts();
     let url;
-    do { // until the model wanted is the one loaded (another may be chosen meanwhile)
+    do {
+      // until the model wanted is the one loaded (another may be chosen meanwhile)
       url = wantedModel;
       await loadDecoder(url);
     } while (url !== wantedModel);
@@ -431,14 +419,15 @@ async function fetchFigure(url) {
 // plotly.js, loaded once the first decoded image is on screen (index.html preloads the file meanwhile).
 let plotlyLoading = null;
 function plotly() {
-  return (plotlyLoading ||= loadScript("plotly.min.js"));
+  plotlyLoading ||= component.loadScript("plotly.min.js");
+  return plotlyLoading;
 }
 
 async function draw(args, theme) {
   color = args.color;
   tiles = args.tiles;
   const painted = updatePanel(args);
-  if (args.height !== shown.height) post("streamlit:setFrameHeight", { height: args.height });
+  if (args.height !== shown.height) component.setHeight(args.height);
   shown.height = args.height;
   const fetching = args.figure !== shown.figure ? fetchFigure(args.figure) : null;
   if (!plotlyLoading) await painted; // the first visit: the decoded image before plotly.js and the points
@@ -464,7 +453,9 @@ async function draw(args, theme) {
   const data = [...base.data, ...JSON.parse(args.overlays || "[]")];
   const layout = { ...base.layout, shapes: crosshairShapes(args.crosshair), selectionrevision: ++overlayRevision };
   await Plotly.react(gd, data, layout, {
-    displaylogo: false, scrollZoom: false, responsive: true,
+    displaylogo: false,
+    scrollZoom: false,
+    responsive: true,
     doubleClick: false, // Plotly's counts any two clicks within 300 ms, anywhere: see isDoubleClick
   });
   const newFigure = args.figure !== shown.figure;
@@ -473,17 +464,9 @@ async function draw(args, theme) {
   listen();
   loadRuntime(args);
   if (!tiles || (newFigure && viewIsHome())) hideTiles(); // Python's grid is the one for this view
-  if (!viewIsHome()) requestOverlay(); // a new grid in a zoomed view: the browser's tiles for what is visible
+  if (!viewIsHome())
+    requestOverlay(); // a new grid in a zoomed view: the browser's tiles for what is visible
   else placeTiles();
-}
-
-function plotArea() {
-  const drag = gd.querySelector(".nsewdrag");
-  return drag ? drag.getBoundingClientRect() : null;
-}
-
-function inside(rect, e) {
-  return rect && e.clientX >= rect.left && e.clientX <= rect.right && e.clientY >= rect.top && e.clientY <= rect.bottom;
 }
 
 // Two clicks on one spot. Plotly's own rule (any two clicks within 300 ms) took two quick clicks on two points
@@ -491,15 +474,18 @@ function inside(rect, e) {
 function isDoubleClick(e) {
   const previous = lastClick;
   lastClick = { time: e.timeStamp, x: e.clientX, y: e.clientY };
-  return previous !== null && e.timeStamp - previous.time < DOUBLE_CLICK_MS &&
-    Math.hypot(e.clientX - previous.x, e.clientY - previous.y) <= CLICK_SLOP_PX;
+  return (
+    previous !== null &&
+    e.timeStamp - previous.time < DOUBLE_CLICK_MS &&
+    Math.hypot(e.clientX - previous.x, e.clientY - previous.y) <= component.CLICK_SLOP_PX
+  );
 }
 
 // The figure's own axes, as Plotly's double click restores them (Plotly changes base.layout's as one zooms).
 function homeAxes(layout) {
   const axes = {};
   for (const axis of ["xaxis", "yaxis"]) {
-    const range = layout[axis] && layout[axis].range;
+    const range = layout[axis]?.range;
     axes[`${axis}.range`] = range ? [...range] : null;
     axes[`${axis}.autorange`] = !range;
   }
@@ -511,7 +497,7 @@ function resetAxes() {
 }
 
 function clickAt(e) {
-  const rect = plotArea();
+  const rect = component.plotArea(gd);
   const xa = gd._fullLayout.xaxis;
   const ya = gd._fullLayout.yaxis;
   const [px, py] = [e.clientX - rect.left, e.clientY - rect.top];
@@ -535,7 +521,7 @@ function listen() {
   if (listening) return;
   listening = true;
   gd.on("plotly_click", (ev) => {
-    const p = ev && ev.points && ev.points.find((q) => q.customdata !== undefined);
+    const p = ev?.points?.find((q) => q.customdata !== undefined);
     if (p) pointClicked = asPoint(p);
   });
   gd.on("plotly_selected", (ev) => {
@@ -552,30 +538,28 @@ function listen() {
     placeTiles(); // the old tiles where their data now is (after a zoom, a pan or a resize)
     if (Object.keys(ev || {}).some((k) => k.startsWith("xaxis.") || k.startsWith("yaxis."))) requestOverlay();
   });
-  gd.on("plotly_relayouting", (ev) => { // a pan, while it drags: the tiles move with the data
+  gd.on("plotly_relayouting", (ev) => {
+    // a pan, while it drags: the tiles move with the data
     const range = (axis) => [0, 1].map((i) => ev[`${axis}.range[${i}]`] ?? gd._fullLayout[axis].range[i]);
     placeTiles(visibleRange(range("xaxis"), range("yaxis")));
   });
   // Plotly reports clicks on points only; a press and release in place anywhere in the plot area is a click.
-  document.addEventListener("pointerdown", (e) => {
-    const dragmode = gd._fullLayout.dragmode;
-    const clickable = dragmode === "pan" || dragmode === "zoom";
-    pressed = clickable && inside(plotArea(), e) && e.target.closest(".modebar") === null ? e : null;
-    pointClicked = null;
-  }, true);
-  document.addEventListener("pointerup", (e) => {
-    const start = pressed;
-    pressed = null;
-    if (!start || Math.hypot(e.clientX - start.clientX, e.clientY - start.clientY) > CLICK_SLOP_PX) return;
-    if (isDoubleClick(e)) resetAxes();
-    setTimeout(() => clickAt(e), 0); // after Plotly's own mouseup, which reports a point under the pointer
-  }, true);
+  const pressing = component.onClickInPlace(
+    (e) => {
+      pointClicked = null;
+      const dragmode = gd._fullLayout.dragmode;
+      const clickable = dragmode === "pan" || dragmode === "zoom";
+      return clickable && component.pointAt(gd, e) !== null && e.target.closest(".modebar") === null;
+    },
+    (e) => {
+      if (isDoubleClick(e)) resetAxes();
+      setTimeout(() => clickAt(e), 0); // after Plotly's own mouseup, which reports a point under the pointer
+    },
+  );
   // The pointer over the plot area decodes the point under it; off the plot, the image is the sliders' point again.
   document.addEventListener("pointermove", (e) => {
-    const rect = plotArea();
-    const over = !pressed && e.buttons === 0 && inside(rect, e) && e.target.closest(".modebar") === null;
-    const { xaxis, yaxis } = gd._fullLayout;
-    const point = over ? [xaxis.p2d(e.clientX - rect.left), yaxis.p2d(e.clientY - rect.top)] : null;
+    const free = !pressing() && e.buttons === 0 && e.target.closest(".modebar") === null;
+    const point = free ? component.pointAt(gd, e) : null;
     if (point === null && hovered === null) return;
     hovered = point;
     requestFrame();
@@ -591,10 +575,19 @@ function borrowFonts() {
   const rules = [];
   for (const sheet of window.parent.document.styleSheets) {
     let list;
-    try { list = sheet.cssRules; } catch { continue; } // another origin's sheet
+    try {
+      list = sheet.cssRules;
+    } catch {
+      continue;
+    } // another origin's sheet
     for (const rule of list) {
       if (rule instanceof window.parent.CSSFontFaceRule) {
-        rules.push(rule.cssText.replace(/url\("([^"]+)"\)/g, (_, src) => `url("${new URL(src, sheet.href || window.parent.location.href)}")`));
+        rules.push(
+          rule.cssText.replace(
+            /url\("([^"]+)"\)/g,
+            (_, src) => `url("${new URL(src, sheet.href || window.parent.location.href)}")`,
+          ),
+        );
       }
     }
   }
@@ -603,17 +596,22 @@ function borrowFonts() {
   document.head.appendChild(style);
 }
 
-try { borrowFonts(); } catch (err) { console.warn("latent map: app fonts not available", err); }
-window.addEventListener("message", (e) => {
-  if (!e.data || e.data.type !== "streamlit:render") return;
-  const { args, theme } = e.data;
-  drawing = drawing.then(() => draw(args, theme)).then(
-    () => { problem.hidden = true; },
-    (err) => {
-      console.error("latent map:", err);
-      problem.textContent = `The map could not be drawn: ${err.message}. Reload the page to try again.`;
-      problem.hidden = false;
-    },
-  );
-});
-post("streamlit:componentReady", { apiVersion: 1 });
+try {
+  borrowFonts();
+} catch (err) {
+  console.warn("latent map: app fonts not available", err);
+}
+component.onRender(
+  (args, theme) =>
+    draw(args, theme).then(
+      () => {
+        problem.hidden = true;
+      },
+      (err) => {
+        console.error("latent map:", err);
+        problem.textContent = `The map could not be drawn: ${err.message}. Reload the page to try again.`;
+        problem.hidden = false;
+      },
+    ),
+  { __decodedFrames: 0, __overlayDecodes: 0 },
+);

@@ -1,38 +1,65 @@
-"""Serving the browser models to Streamlit components.
+"""What every Streamlit component of the app shares on the Python side: its served folder, the browser model's URL,
+plotly.js, files published by content, and the test hooks.
 
 A component's files are served from one folder, and Streamlit refuses links that lead out of it. So each component
-gets a folder in the user's cache, made once per version of its files: its own page and scripts, the vendored
-TensorFlow.js runtime with `vae_model.js` (this folder), and any extra files (the map's plotly.js). A checkpoint's
-browser model (`vae.web`) is copied into `models/<fingerprint>/` of that folder on first use, so the component
-fetches it by a relative URL.
+gets a folder in the user's cache, made once per version of its files: its own page and scripts, `component.js`
+and the vendored TensorFlow.js runtime with `vae_model.js` (this folder), and any extra files (plotly.js). A
+checkpoint's browser model (`vae.web`) is exported on first use into `models/<fingerprint>/` of the cache folder, once
+for all components, and copied into the same place in each component's folder, so the component fetches it by a
+relative URL; the checkpoint folder itself is only read.
 
     root = stage_component("latent_map", Path(__file__).parent, ("index.html", "map_chart.js"))
-    url = browser_model(root, sel.folder)   # "models/3f2a.../" or None: decode on the server then
+    chart = declare("latent_map", root)     # call it as components.declare_component's function
+    url = model_url(root, sel.folder)       # "models/3f2a.../" or None: decode on the server then
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from vae.checkpoint import CheckpointError, weights_sha256
+import numpy as np
+import plotly
+import streamlit as st
+import streamlit.components.v1 as components
+
+from vae.checkpoint import WEIGHTS, CheckpointError
 from vae.web import GRAPH, WebExportError, web_model_dir
 
 RUNTIME_DIR = Path(__file__).parent
 RUNTIME_SCRIPTS = ("tf-core.es2017.min.js", "tf-backend-wasm.es2017.min.js", "vae_model.js")
 """Load these in this order (each with a <script> tag) before using `loadModel`."""
-LOADER = "runtime.js"
-"""Every component page loads it first: `loadScript`, and `loadRuntimeScripts` for the RUNTIME_SCRIPTS."""
+LOADER = "component.js"
+"""Every component page loads it first: the frame messages, painting, the map projection and the runtime's start."""
 RUNTIME_FILES = (LOADER, *RUNTIME_SCRIPTS, "tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm.wasm")
 MODELS = "models"
+TEST_HOOKS = "VAE_TEST_HOOKS"
+"""Set to 1 (the test and benchmark servers do): components then expose their counters as window.__* for probes."""
+_GL2D = RUNTIME_DIR / "plotly-gl2d.min.js"  # npm plotly.js's dist/ (MIT licence)
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vae-explorer"
+
+
+def plotly_js() -> Path:
+    """The plotly.js to serve: our gl2d partial bundle (1.5 MB: scatter, scattergl, parcoords, splom) when it is the
+    version the plotly package ships, else the package's full 4.8 MB bundle, which parses slower (bench/README.md)."""
+    full = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return _GL2D if _version(_GL2D) == _version(full) else full
+
+
+def _version(script: Path) -> str | None:
+    with script.open(encoding="utf-8") as f:
+        found = re.search(r"plotly\.js.* v(\d+\.\d+\.\d+)", f.read(200))
+    return found.group(1) if found else None
 
 
 def _publish(staging: Path, target: Path) -> None:
@@ -44,10 +71,10 @@ def _publish(staging: Path, target: Path) -> None:
 
 
 def stage_component(name: str, source: Path, files: Sequence[str], extra: Mapping[str, Path] | None = None) -> Path:
-    """A folder holding `files` from `source`, the browser runtime and `extra` (served name -> file).
+    """A folder holding `files` from `source`, the shared scripts and runtime, and `extra` (served name -> file).
 
     Made once per content of those files, in the user's cache folder, and never changed afterwards except for the
-    models that `browser_model` adds.
+    models that `model_url` adds and the files that `publish` adds.
     """
     sources = {f: source / f for f in files} | {f: RUNTIME_DIR / f for f in RUNTIME_FILES} | dict(extra or {})
     digest = hashlib.sha256()
@@ -64,22 +91,93 @@ def stage_component(name: str, source: Path, files: Sequence[str], extra: Mappin
     return target
 
 
-def browser_model(component: Path, checkpoint: Path) -> str | None:
-    """The URL, relative to the component's page, of the checkpoint's browser model (pass it to `loadModel`).
+def test_hooks() -> bool:
+    """Whether components expose their window.__* counters (`TEST_HOOKS` set to 1)."""
+    return os.environ.get(TEST_HOOKS) == "1"
 
-    Exported on first use (`vae.web.web_model_dir`) and copied into the component's folder under the weights'
-    fingerprint. None when the model cannot be exported or read: the page then decodes on the server.
+
+def declare(name: str, folder: Path) -> Callable[..., object]:
+    """`components.declare_component(name, path=folder)`, whose calls also pass test_hooks=True under `TEST_HOOKS`."""
+    component = components.declare_component(name, path=str(folder))
+
+    def call(**kwargs):
+        return component(**kwargs, **({"test_hooks": True} if test_hooks() else {}))
+
+    return call
+
+
+def model_url(component: Path, checkpoint: Path) -> str | None:
+    """The URL, relative to the component's page, of the checkpoint's browser model (pass it to `loadModel`); None
+    when the model cannot be exported or read: the page then decodes on the server.
+
+    Exported on first use (`vae.web.web_model_dir`) and copied into the component's folder, and looked up once per
+    version of the weights file (its path, size and modification time), so a rerun does not hash the weights again.
     """
     try:
-        source = web_model_dir(checkpoint)
-        key = weights_sha256(checkpoint)[:16]
+        info = (Path(checkpoint) / WEIGHTS).stat()
+    except OSError:
+        return None
+    return _model_url(str(component), str(checkpoint), info.st_size, info.st_mtime_ns)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _model_url(component: str, checkpoint: str, size: int, mtime_ns: int) -> str | None:
+    try:
+        source = web_model_dir(checkpoint, cache_root() / MODELS)  # exported once for all components
+        target = Path(component) / MODELS / source.name
+        if not (target / GRAPH).exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix="staging-", dir=target.parent))
+            for path in source.iterdir():
+                shutil.copy(path, staging / path.name)
+            _publish(staging, target)
     except (CheckpointError, WebExportError, OSError):
         return None
-    target = component / MODELS / key
-    if not (target / GRAPH).exists():
+    return f"{MODELS}/{target.name}/"
+
+
+PUBLISHED = "published"
+KEEP_PUBLISHED = 256  # files kept in a served folder; the oldest go first, and a page still using one writes it again
+
+
+def publish(component: Path, data: bytes, suffix: str) -> str:
+    """The URL, relative to the component's page, of a served file holding `data`: named for its content, written
+    once (atomically), so any number of sessions and app processes can share it."""
+    name = f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+    target = component / PUBLISHED / name
+    now = time.time_ns()  # a file's time is its last use (the file system's own clock may be too coarse to order)
+    try:
+        os.utime(target, ns=(now, now))
+    except FileNotFoundError:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=target.parent))
-        for path in source.iterdir():
-            shutil.copy(path, staging / path.name)
-        _publish(staging, target)
-    return f"{MODELS}/{key}/"
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix="staging-", delete=False) as f:
+            f.write(data)
+        os.utime(f.name, ns=(now, now))
+        os.replace(f.name, target)
+        _prune(target.parent)
+    return f"{PUBLISHED}/{name}"
+
+
+def _prune(folder: Path) -> None:
+    """Remove all but the KEEP_PUBLISHED files used last (another process's files being written are left alone)."""
+    used = []
+    for file in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another process
+            if not file.name.startswith("staging-"):
+                used.append((file.stat().st_mtime_ns, file))
+    for _, old in sorted(used)[:-KEEP_PUBLISHED]:
+        old.unlink(missing_ok=True)
+
+
+def figure_url(component: Path, figure_json: str) -> str:
+    """The URL of a Plotly figure's JSON. A component fetches it when it changes, so a script run (a slider's
+    release, a click) sends it a few hundred bytes, not the figure's hundreds of kilobytes."""
+    return publish(component, figure_json.encode(), ".json")
+
+
+def map_points_url(component: Path, coords: np.ndarray, codes: np.ndarray) -> str:
+    """The URL of a binary file of a map's points: float32 map positions (N, 2), then their codes (N, z). A component
+    reads it for UMAP, which has no inverse: the browser takes the mean code of the nearest map points, as
+    `vae.latent.MapProjection` does (`MapProjection.spec(points=...)`)."""
+    data = np.concatenate([np.asarray(coords, "<f4").ravel(), np.asarray(codes, "<f4").ravel()])
+    return publish(component, data.tobytes(), ".f32")

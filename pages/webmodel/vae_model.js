@@ -11,7 +11,7 @@
 // startRuntime() starts the WebAssembly runtime alone (loadModel does it too), to overlap it with other work.
 "use strict";
 
-(function () {
+(() => {
   const scriptUrl = document.currentScript.src;
   const backends = {};
 
@@ -32,10 +32,17 @@
 
   const HALF = new Float32Array(65536); // every float16 bit pattern's value
   for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
-    HALF[h] = exp === 0 ? sign * frac * 2 ** -24
-      : exp === 31 ? (frac ? NaN : sign * Infinity)
-      : sign * (1 + frac / 1024) * 2 ** (exp - 15);
+    const sign = h & 0x8000 ? -1 : 1,
+      exp = (h >> 10) & 0x1f,
+      frac = h & 0x3ff;
+    HALF[h] =
+      exp === 0
+        ? sign * frac * 2 ** -24
+        : exp === 31
+          ? frac
+            ? NaN
+            : sign * Infinity
+          : sign * (1 + frac / 1024) * 2 ** (exp - 15);
   }
 
   async function fetchOk(url, init) {
@@ -63,7 +70,7 @@
       } else {
         throw new Error(`${url}: ${name} is ${info.dtype}; float16 or float32 expected`);
       }
-      tensors[name] = {shape: info.shape, values};
+      tensors[name] = { shape: info.shape, values };
     }
     return tensors;
   }
@@ -78,7 +85,7 @@
   // the outputs s i + r: tap kk adds the input pixel i + offset (PyTorch: output = s * input - p + kk).
   function phaseTaps(k, s, p, r) {
     const taps = [];
-    for (let kk = (r + p) % s; kk < k; kk += s) taps.push({kk, offset: (r + p - kk) / s});
+    for (let kk = (r + p) % s; kk < k; kk += s) taps.push({ kk, offset: (r + p - kk) / s });
     return taps;
   }
 
@@ -86,14 +93,18 @@
   // side in its output channels, each from its own taps (zeros elsewhere in the window).
   // w: PyTorch's weight {shape: (in, out, kh, kw), values}.
   function phaseConv(w, [sh, sw], [ph, pw], group) {
-    const [cin, cout, kh, kw] = w.shape, width = group.length * cout;
+    const [cin, cout, kh, kw] = w.shape,
+      width = group.length * cout;
     const tapsH = group.map(([rh]) => phaseTaps(kh, sh, ph, rh));
     const tapsW = group.map(([, rw]) => phaseTaps(kw, sw, pw, rw));
     const span = (taps) => {
       const offsets = taps.flat().map((t) => t.offset);
       return [Math.min(...offsets), Math.max(...offsets)];
     };
-    const [h0, h1] = span(tapsH), [w0, w1] = span(tapsW), uh = h1 - h0 + 1, uw = w1 - w0 + 1;
+    const [h0, h1] = span(tapsH),
+      [w0, w1] = span(tapsW),
+      uh = h1 - h0 + 1,
+      uw = w1 - w0 + 1;
     const filter = new Float32Array(uh * uw * cin * width); // (uh, uw, in, width): TensorFlow.js's layout
     group.forEach((_, j) => {
       for (const th of tapsH[j]) {
@@ -107,7 +118,15 @@
         }
       }
     });
-    return {filter: tf.tensor(filter, [uh, uw, cin, width]), pad: [[0, 0], [-h0, h1], [-w0, w1], [0, 0]]};
+    return {
+      filter: tf.tensor(filter, [uh, uw, cin, width]),
+      pad: [
+        [0, 0],
+        [-h0, h1],
+        [-w0, w1],
+        [0, 0],
+      ],
+    };
   }
 
   // A transposed convolution whose kernel is stride + 2 * padding (vae/web.py checks it), an upsampling by the
@@ -115,15 +134,19 @@
   // all phases when a phase has few channels (XNNPACK is slow for those), then the phases interleaved.
   // TensorFlow.js's own conv2dTranspose is several times slower on WebAssembly (bench/browser_runtime.md).
   function convTranspose(layer, w, b, activation, keep) {
-    const [sh, sw] = layer.stride, [c, h, wd] = layer.shape, phases = [];
+    const [sh, sw] = layer.stride,
+      [c, h, wd] = layer.shape,
+      phases = [];
     for (let rh = 0; rh < sh; rh++) for (let rw = 0; rw < sw; rw++) phases.push([rh, rw]);
     const groups = c >= 8 ? phases.map((phase) => [phase]) : [phases];
     const convs = groups.map((group) => {
-      const {filter, pad} = phaseConv(w, layer.stride, layer.padding, group);
-      return {filter: keep(filter), pad, bias: b && keep(tf.tile(b, [group.length]))};
+      const { filter, pad } = phaseConv(w, layer.stride, layer.padding, group);
+      return { filter: keep(filter), pad, bias: b && keep(tf.tile(b, [group.length])) };
     });
     return (x, n) => {
-      const ys = convs.map(({filter, pad, bias}) => tf.fused.conv2d({x, filter, strides: 1, pad, bias, activation}));
+      const ys = convs.map(({ filter, pad, bias }) =>
+        tf.fused.conv2d({ x, filter, strides: 1, pad, bias, activation }),
+      );
       const y = ys.length === 1 ? ys[0] : tf.concat(ys, 3); // (n, h / sh, w / sw, sh * sw * c), phase by phase
       return tf.reshape(tf.transpose(tf.reshape(y, [(n * h) / sh, wd / sw, sh, sw * c]), [0, 2, 1, 3]), [n, h, wd, c]);
     };
@@ -142,19 +165,27 @@
     const steps = [];
     const layers = net.layers;
     for (let i = 0; i < layers.length; i++) {
-      const layer = layers[i], next = layers[i + 1];
+      const layer = layers[i],
+        next = layers[i + 1];
       // an activation right after a linear or convolution layer runs fused into it
       const fused = next && ACTIVATIONS.has(next.op) && ["linear", "conv2d", "conv_transpose2d"].includes(layer.op);
       const activation = fused ? next.op : "linear";
       if (fused) i++;
       if (layer.op === "linear") {
-        const w = weight(layer.weight, [1, 0]), b = bias(layer.bias); // (in, out)
-        steps.push((x) => tf.fused.matMul({a: x, b: w, bias: b, activation}));
+        const w = weight(layer.weight, [1, 0]),
+          b = bias(layer.bias); // (in, out)
+        steps.push((x) => tf.fused.matMul({ a: x, b: w, bias: b, activation }));
       } else if (layer.op === "conv2d") {
-        const w = weight(layer.weight, [2, 3, 1, 0]), b = bias(layer.bias); // (kh, kw, in, out)
+        const w = weight(layer.weight, [2, 3, 1, 0]),
+          b = bias(layer.bias); // (kh, kw, in, out)
         const [ph, pw] = layer.padding;
-        const pad = [[0, 0], [ph, ph], [pw, pw], [0, 0]];
-        steps.push((x) => tf.fused.conv2d({x, filter: w, strides: layer.stride, pad, bias: b, activation}));
+        const pad = [
+          [0, 0],
+          [ph, ph],
+          [pw, pw],
+          [0, 0],
+        ];
+        steps.push((x) => tf.fused.conv2d({ x, filter: w, strides: layer.stride, pad, bias: b, activation }));
       } else if (layer.op === "conv_transpose2d") {
         const b = layer.bias === null ? null : tensor(layer.bias);
         steps.push(convTranspose(layer, values(layer.weight), b, activation, keep));
@@ -184,34 +215,37 @@
   }
 
   // Loads the graph and weights of a checkpoint's web/ folder (URL, with or without a trailing slash).
-  async function loadModel(url, {parts = ["encoder", "decoder"], backend = "wasm"} = {}) {
+  async function loadModel(url, { parts = ["encoder", "decoder"], backend = "wasm" } = {}) {
     const base = new URL(url.endsWith("/") ? url : `${url}/`, document.baseURI);
     const [graph] = await Promise.all([
-      fetchOk(new URL("model.json", base), {cache: "no-cache"}).then((r) => r.json()),
+      fetchOk(new URL("model.json", base), { cache: "no-cache" }).then((r) => r.json()),
       startRuntime(backend),
     ]);
     if (graph.format !== 1) throw new Error(`${base}model.json has format ${graph.format}; this page reads 1`);
-    const steps = {}, held = [];
+    const steps = {},
+      held = [];
     const keep = (t) => {
       held.push(tf.keep(t));
       return t;
     };
     const dispose = () => {
-      held.forEach((t) => t.dispose());
+      for (const t of held) t.dispose();
       held.length = 0;
     };
     try {
-      await Promise.all(parts.map(async (part) => {
-        const net = graph[part];
-        // the file's hash in the URL: a browser cache never serves weights of an earlier model
-        const weightsUrl = new URL(`${net.weights}?v=${net.sha256.slice(0, 16)}`, base);
-        const tensors = await readSafetensors(weightsUrl);
-        tf.tidy(() => {
-          steps[part] = buildSteps(net, tensors, weightsUrl, keep);
-        });
-        // one run now: XNNPACK packs the weights on first use, which should not delay the first real call
-        run(net, steps[part], new Float32Array(net.input.reduce((a, b) => a * b, 1)), 1);
-      }));
+      await Promise.all(
+        parts.map(async (part) => {
+          const net = graph[part];
+          // the file's hash in the URL: a browser cache never serves weights of an earlier model
+          const weightsUrl = new URL(`${net.weights}?v=${net.sha256.slice(0, 16)}`, base);
+          const tensors = await readSafetensors(weightsUrl);
+          tf.tidy(() => {
+            steps[part] = buildSteps(net, tensors, weightsUrl, keep);
+          });
+          // one run now: XNNPACK packs the weights on first use, which should not delay the first real call
+          run(net, steps[part], new Float32Array(net.input.reduce((a, b) => a * b, 1)), 1);
+        }),
+      );
     } catch (error) {
       dispose();
       throw error;
@@ -237,7 +271,7 @@
           mu.set(out.subarray(i * width, i * width + z), i * z);
           if (logvar) logvar.set(out.subarray(i * width + z, (i + 1) * width), i * z);
         }
-        return {mu, logvar};
+        return { mu, logvar };
       },
     };
   }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from pages.draw_pad import draw_pad
+from pages.draw_pad import DrawingError, draw_pad
 from pages.ui.cached import missing_data_hint
 from pages.ui.selection import Selection, current_selection
 from pages.ui.state import anomaly_setting
@@ -49,7 +49,11 @@ def drawn_input(sel: Selection, auto_invert: bool) -> images.Prepared | None:
     """The drawing pad, the page's width (it shows the live reconstruction and posterior beside the board); the
     board prepared after the last stroke, or None (after a message) when nothing is drawn."""
     st.caption(f"Draw {what_to_bring(sel)} in the box, large and centred.")
-    data = draw_pad(sel, auto_invert, key="image_draw_pad")
+    try:
+        data = draw_pad(sel, auto_invert, key="image_draw_pad")
+    except DrawingError as err:
+        st.error(str(err), icon=":material/error:")
+        return None
     if data is None:
         st.info("Nothing drawn yet.", icon=":material/draw:")
         return None

@@ -4,11 +4,13 @@ tests/test_browser_explorer.py)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 import plotly
+import pytest
 
 from pages import webmodel
 from pages.map_chart import _ROOT, ChartEvent, DecodePanel, component_dir, model_url
@@ -16,6 +18,8 @@ from pages.webmodel import LOADER, RUNTIME_DIR, RUNTIME_FILES, RUNTIME_SCRIPTS, 
 from vae import latent
 from vae.checkpoint import load_atlas
 from vae.web import GRAPH
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PAGES = Path(__file__).parents[1] / "pages"
 PACKAGE_PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -205,3 +209,51 @@ def test_the_map_page_says_once_the_browser_cannot_decode_and_decodes_on_the_ser
     assert [c.value for c in at.caption if "unavailable" in c.value] == [
         "Decoding in the browser is unavailable here, so the server decodes; dragging updates on release."
     ]
+
+
+def test_an_unwritable_cache_folder_falls_back_to_a_temporary_one_and_the_map_still_opens(tmp_path, checkpoints_dir):
+    import subprocess
+    import sys
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    script = (
+        "from streamlit.testing.v1 import AppTest\n"
+        "from pages import webmodel\n"
+        "at = AppTest.from_file('app.py', default_timeout=120)\n"
+        "at.switch_page('pages/map.py')\n"
+        "at.run()\n"
+        "print('EXCEPTIONS', len(at.exception), 'ROOT', webmodel.cache_root())\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(blocked / "cache"), "VAE_CHECKPOINTS": str(checkpoints_dir)}
+    env["VAE_RUNS"] = str(tmp_path / "runs")
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = done.stdout.strip().splitlines()[-1]
+    assert line.startswith("EXCEPTIONS 0 ROOT ") and "not-a-folder" not in line, line
+
+
+def test_a_component_keeps_the_models_staged_last_and_stages_a_pruned_one_again(monkeypatch, tmp_path, checkpoints_dir):
+    monkeypatch.setattr(webmodel, "MODELS_KEPT", 2)
+    component = tmp_path / "component"
+    names = ["mnist-vae-z2", "mnist-ae-z2", "fashion-mnist-vae-z2"]
+    urls = [webmodel.model_url(component, checkpoints_dir / name) for name in names]
+    assert all(urls) and len(set(urls)) == 3
+    staged = sorted(p.name for p in (component / webmodel.MODELS).iterdir())
+    assert staged == sorted(u.split("/")[1] for u in urls[1:])  # the first went
+    assert webmodel.model_url(component, checkpoints_dir / names[0]) == urls[0]
+    assert (component / urls[0] / GRAPH).is_file()  # staged again on its next use
+
+
+def test_only_an_exported_models_expected_regular_files_are_staged(tmp_path, checkpoints_dir):
+    source = tmp_path / "export"
+    source.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the browser")
+    for name in webmodel._MODEL_FILES:
+        (source / name).symlink_to(secret)
+    with pytest.raises(OSError, match="is not a regular file"):
+        webmodel._stage_model(source, tmp_path / "component" / "models" / "x")
+    assert not (tmp_path / "component" / "models" / "x").exists()

@@ -165,3 +165,20 @@ def test_a_bad_file_is_read_once_and_its_sentence_kept_across_reruns(app, monkey
     at = at.run()
     assert [e.value for e in at.error] == first and len(first) == 1
     assert len(reads) == 1
+
+
+@pytest.mark.parametrize(
+    "sent, message",
+    [
+        ("data:image/png;base64," + "A" * 2_000_001, "more than the pad ever sends"),
+        ("data:image/png;base64,not*base64!", "is not a PNG in base64"),
+    ],
+)
+def test_a_drawing_too_large_or_not_base64_is_one_sentence(app, monkeypatch, sent, message):
+    import pages.draw_pad
+
+    monkeypatch.setattr(pages.draw_pad, "_draw_pad", lambda **kwargs: sent)
+    at = open_page(app, "image", image_source="draw")
+    assert not at.exception, at.exception
+    [error] = [e.value for e in at.error]
+    assert message in error and "\n" not in error

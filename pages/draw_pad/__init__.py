@@ -27,6 +27,11 @@ _FOLDER = webmodel.stage_component(
 )
 _draw_pad = webmodel.declare("draw_pad", _FOLDER)
 _DATA_URL = "data:image/png;base64,"
+MAX_DRAWING_BYTES = 2_000_000  # a 280 x 280 board is tens of kilobytes as a PNG data URL
+
+
+class DrawingError(ValueError):
+    """What the pad sent back is not a drawing it could have made (too large, or not a base64 PNG)."""
 
 
 def mini_map(sel: Selection) -> str:
@@ -47,7 +52,9 @@ def mini_map(sel: Selection) -> str:
 
 
 def draw_pad(sel: Selection, auto_invert: bool, key: str) -> bytes | None:
-    """Show the pad; the board as PNG bytes (280 x 280, white on black) after the last stroke, or None when empty."""
+    """Show the pad; the board as PNG bytes (280 x 280, white on black) after the last stroke, or None when empty.
+
+    DrawingError, one sentence, when the value that came back is larger than MAX_DRAWING_BYTES or not base64."""
     value = _draw_pad(
         model_url=webmodel.model_url(_FOLDER, sel.folder),
         map=mini_map(sel),
@@ -58,4 +65,14 @@ def draw_pad(sel: Selection, auto_invert: bool, key: str) -> bytes | None:
     )
     if not isinstance(value, str) or not value.startswith(_DATA_URL):
         return None
-    return base64.b64decode(value[len(_DATA_URL) :])
+    if len(value) > MAX_DRAWING_BYTES:
+        raise DrawingError(
+            f"The drawing that came back is {len(value) / 1e6:.1f} MB, more than the pad ever sends "
+            f"({MAX_DRAWING_BYTES / 1e6:.0f} MB); clear the board and draw again."
+        )
+    try:
+        return base64.b64decode(value[len(_DATA_URL) :], validate=True)
+    except ValueError:  # binascii.Error
+        raise DrawingError(
+            "The drawing that came back is not a PNG in base64; clear the board and draw again."
+        ) from None

@@ -16,6 +16,7 @@ relative URL; the checkpoint folder itself is only read.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -31,7 +32,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from vae.checkpoint import WEIGHTS, CheckpointError
-from vae.web import GRAPH, WebExportError, web_model_dir
+from vae.web import GRAPH, PARTS, WebExportError, web_model_dir
 
 RUNTIME_DIR = Path(__file__).parent
 RUNTIME_SCRIPTS = ("tf-core.es2017.min.js", "tf-backend-wasm.es2017.min.js", "vae_model.js")
@@ -46,7 +47,22 @@ _GL2D = RUNTIME_DIR / "plotly-gl2d.min.js"  # npm plotly.js's dist/ (MIT licence
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vae-explorer"
+    """The folder the components are served from: ~/.cache/vae-explorer ($XDG_CACHE_HOME), or, where that cannot
+    be written (a read-only home, a container's user without one), a folder of this user's in the temporary
+    directory."""
+    return _writable(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vae-explorer")
+
+
+@functools.cache
+def _writable(preferred: Path) -> Path:
+    for folder in (preferred, Path(tempfile.gettempdir()) / f"vae-explorer-{os.getuid()}"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                return folder
+        except OSError:
+            continue
+    return Path(tempfile.mkdtemp(prefix="vae-explorer-"))
 
 
 def plotly_js() -> Path:
@@ -106,34 +122,58 @@ def declare(name: str, folder: Path) -> Callable[..., object]:
     return call
 
 
+MODELS_KEPT = 32  # browser models kept in a component's folder; the least recently staged go first
+_MODEL_FILES = (GRAPH, *(f"{part}.safetensors" for part in PARTS))
+
+
 def model_url(component: Path, checkpoint: Path) -> str | None:
     """The URL, relative to the component's page, of the checkpoint's browser model (pass it to `loadModel`); None
     when the model cannot be exported or read: the page then decodes on the server.
 
-    Exported on first use (`vae.web.web_model_dir`) and copied into the component's folder, and looked up once per
-    version of the weights file (its path, size and modification time), so a rerun does not hash the weights again.
+    Exported on first use (`vae.web.web_model_dir`), looked up once per version of the weights file (its path, size
+    and modification time), so a rerun does not hash the weights again, and copied into the component's folder
+    (its expected regular files only) whenever it is not there.
     """
     try:
         info = (Path(checkpoint) / WEIGHTS).stat()
+        source = _exported(str(checkpoint), info.st_size, info.st_mtime_ns)
+        if source is None:
+            return None
+        target = Path(component) / MODELS / source.name
+        if not (target / GRAPH).exists():
+            _stage_model(source, target)
     except OSError:
         return None
-    return _model_url(str(component), str(checkpoint), info.st_size, info.st_mtime_ns)
+    return f"{MODELS}/{target.name}/"
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
-def _model_url(component: str, checkpoint: str, size: int, mtime_ns: int) -> str | None:
+def _exported(checkpoint: str, size: int, mtime_ns: int) -> Path | None:
     try:
-        source = web_model_dir(checkpoint, cache_root() / MODELS)  # exported once for all components
-        target = Path(component) / MODELS / source.name
-        if not (target / GRAPH).exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix="staging-", dir=target.parent))
-            for path in source.iterdir():
-                shutil.copy(path, staging / path.name)
-            _publish(staging, target)
+        return web_model_dir(checkpoint, cache_root() / MODELS)  # exported once for all components
     except (CheckpointError, WebExportError, OSError):
         return None
-    return f"{MODELS}/{target.name}/"
+
+
+def _stage_model(source: Path, target: Path) -> None:
+    """Copy an exported model's files (regular files of the expected names, no links) into a component's folder,
+    keeping the MODELS_KEPT models staged last."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=target.parent))
+    for name in _MODEL_FILES:
+        path = source / name
+        if path.is_symlink() or not path.is_file():
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OSError(f"{path} is not a regular file")
+        shutil.copyfile(path, staging / name, follow_symlinks=False)
+    _publish(staging, target)
+    staged = []
+    for folder in target.parent.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            if not folder.name.startswith("staging-"):
+                staged.append((folder.stat().st_mtime_ns, folder))
+    for _, old in sorted(staged)[:-MODELS_KEPT]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 PUBLISHED = "published"

@@ -111,9 +111,9 @@ def _to_l_rgb_rgba(image: Image.Image) -> tuple[Image.Image, list[str]]:
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Decoded:
     """Decode untrusted image bytes (first frame only) to mode L, RGB or RGBA; raise ImageError if unusable.
 
-    Memory stays bounded: a large non-interlaced PNG (8-bit, or 16-bit grey) is decoded a band of rows at a time
-    and each band reduced before the next; a large JPEG is decoded at a reduced scale; any other image is decoded
-    whole only when it and its conversion take at most FULL_DECODE_BYTES, else it is refused with a sentence.
+    Memory stays bounded: a large non-interlaced PNG (any but 16-bit colour) is decoded a band of rows at a time,
+    each band converted and reduced before the next; a large JPEG is decoded at a reduced scale; any other image is
+    decoded whole only when it and its copies take at most FULL_DECODE_BYTES, else it is refused with a sentence.
     """
     if not data:
         raise ImageError("The file is empty; choose a PNG, JPEG, BMP, GIF or WebP image.")
@@ -196,10 +196,11 @@ def _bytes_per_pixel(mode: str) -> int:
 
 def _decoded_bytes(image: Image.Image) -> int:
     """Bytes that decoding `image` whole, converting it to L, RGB or RGBA and shrinking it take together at most
-    (an RGBA image is shrunk premultiplied: one more copy)."""
+    (an RGBA image larger than WORKING_SIDE is shrunk premultiplied: one more copy)."""
     mode = image.mode
     converted = 0 if mode in ("L", "RGB") else 1 if mode == "1" or mode in _HIGH_BIT_MODES else 4
-    converted += 4 if mode in ("RGBA", "LA", "La", "PA", "RGBa") or "transparency" in image.info else 0
+    alpha = mode in ("RGBA", "LA", "La", "PA", "RGBa") or "transparency" in image.info
+    converted += 4 if alpha and max(image.size) > WORKING_SIDE else 0
     converted += 8 if image.format == "WEBP" else 0  # its decoder holds libwebp's RGBA copy and a bytes copy
     return image.width * image.height * (_bytes_per_pixel(mode) + converted)
 
@@ -221,8 +222,8 @@ def _check_full_decode(image: Image.Image, max_pixels: int) -> None:
         return
     limit = FULL_DECODE_BYTES / (_decoded_bytes(image) / (image.width * image.height)) / 1e6
     raise ImageError(
-        f"The image is {image.width:,} x {image.height:,} pixels, too large to decode safely as this kind of "
-        f"{image.format} (the limit is {limit:.0f} megapixels; as a non-interlaced 8-bit PNG or a JPEG it may have "
+        f"The image is {image.width:,} x {image.height:,} pixels, too large to decode safely in this form "
+        f"({image.format}: at most {limit:.1f} megapixels; saved as a non-interlaced PNG or a JPEG it may have up to "
         f"{max_pixels / 1e6:.0f})."
     )
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import math
 import re
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -250,3 +252,212 @@ def test_large_photo_is_reduced_before_preparing():
     assert prepared.steps[0].note == "2048 x 1707 px"
     rows, cols = ink_rows_cols(prepared.pixels)
     assert len(rows) == 20 and abs(len(cols) - 20 * 300 / 900) <= 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Memory: large images are decoded a band of rows at a time
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def pattern(height: int = 97, width: int = 301, seed: int = 0) -> np.ndarray:
+    """uint8 (height, width): a diagonal gradient, a patch of noise and flat bands, so an encoder uses every filter."""
+    rng = np.random.default_rng(seed)
+    a = ((np.arange(height)[:, None] * 3 + np.arange(width)[None, :] * 2) % 256).astype(np.uint8)
+    a[height // 3 : height // 2, width // 4 :] = rng.integers(0, 256, (height // 2 - height // 3, width - width // 4))
+    a[-height // 5 :] = 200
+    return a
+
+
+def every_filter_png(rgb: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG of `rgb` (H, W, 3) whose rows take the five filters in turn (none, sub, up, average, paeth)."""
+    rows = rgb.reshape(rgb.shape[0], -1).astype(np.int16)
+    out, above = [], np.zeros_like(rows[0])
+    for y, row in enumerate(rows):
+        left, corner = np.concatenate([[0, 0, 0], row[:-3]]), np.concatenate([[0, 0, 0], above[:-3]])
+        guess = left + above - corner
+        paeth = np.where(
+            (abs(guess - left) <= abs(guess - above)) & (abs(guess - left) <= abs(guess - corner)),
+            left,
+            np.where(abs(guess - above) <= abs(guess - corner), above, corner),
+        )
+        predictor = [0, left, above, (left + above) // 2, paeth][y % 5]
+        out.append(bytes([y % 5]) + ((row - predictor) % 256).astype(np.uint8).tobytes())
+        above = row
+    header = struct.pack(">IIBBBBB", rgb.shape[1], rgb.shape[0], 8, 2, 0, 0, 0)
+    body = _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"".join(out))) + _chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def png_kinds() -> dict[str, bytes]:
+    """The same picture as a PNG of every layout the band decoder handles: name -> file bytes."""
+    grey = pattern()
+    rgba = np.stack([grey, pattern(seed=1), 255 - grey, pattern(seed=2)], axis=-1)
+    palette = Image.fromarray(rgba[..., :3]).quantize(200)
+    return {
+        "L": encode(Image.fromarray(grey)),
+        "RGB": encode(Image.fromarray(rgba[..., :3])),
+        "RGBA": encode(Image.fromarray(rgba)),
+        "LA": encode(Image.fromarray(rgba[..., :2].copy()).convert("LA")),
+        "P": encode(palette),
+        "P with transparency": encode(palette, transparency=5),
+        "P 4-bit": encode(Image.fromarray(grey // 16).convert("P"), bits=4),
+        "1-bit": encode(Image.fromarray(grey).convert("1")),
+        "I;16": encode(Image.fromarray(grey.astype(np.uint16) * 251 + 7)),
+        "RGB, every filter": every_filter_png(rgba[..., :3]),
+    }
+
+
+def row_filters(data: bytes) -> set[int]:
+    """The filter types of the rows of a non-interlaced PNG (0 none, 1 sub, 2 up, 3 average, 4 paeth)."""
+    png = images._png_layout(data)
+    raw = zlib.decompress(b"".join(png.idat))
+    return set(raw[:: png.row_bytes + 1])
+
+
+@pytest.mark.parametrize("kind", list(png_kinds()))
+def test_a_png_decoded_a_band_of_rows_at_a_time_equals_the_whole_image(kind):
+    data = png_kinds()[kind]
+    whole = Image.open(io.BytesIO(data))
+    whole.load()
+    png = images._png_layout(data)
+    bands = list(images._png_bands(png, rows=7))
+    assert len(bands) == 14 and all(band.mode == whole.mode for band in bands)
+    stacked = np.concatenate([np.asarray(band) for band in bands])
+    np.testing.assert_array_equal(stacked, np.asarray(whole))
+
+
+def test_the_band_test_images_use_filters_that_look_at_the_row_above():
+    used = set().union(*(row_filters(data) for data in png_kinds().values()))
+    assert {1, 2, 3, 4} <= used, used  # up, average and paeth need the row above a band's first row
+
+
+def test_a_large_png_decoded_in_bands_looks_like_the_whole_image_reduced():
+    big = np.kron(pattern(), np.ones((24, 24), np.uint8))  # 7224 x 2328, smooth at the working scale
+    decoded = images.decode_image(encode(Image.fromarray(big)))
+    reference = Image.fromarray(big)
+    reference.thumbnail((images.WORKING_SIDE, images.WORKING_SIDE), Image.Resampling.LANCZOS)
+    assert decoded.image.size == reference.size == (2048, 660)
+    difference = np.abs(np.asarray(decoded.image, float) - np.asarray(reference, float))
+    assert difference.mean() < 2 and np.percentile(difference, 99) < 16
+    assert any("2048 px" in note for note in decoded.notes)
+
+
+def test_a_large_png_cut_short_gives_one_sentence():
+    data = encode(Image.fromarray(np.kron(pattern(), np.ones((8, 8), np.uint8))))
+    with pytest.raises(ImageError) as caught:
+        images.decode_image(data[: len(data) // 2])
+    assert "damaged or cut short" in str(caught.value)
+    assert_one_sentence(str(caught.value))
+
+
+@pytest.mark.parametrize("layout", [(6, 8, 1), (2, 16, 0)], ids=["interlaced RGBA", "16-bit RGB"])
+def test_a_large_png_that_cannot_be_decoded_in_bands_is_refused_before_decoding(layout):
+    colour, depth, interlace = layout
+    header = struct.pack(">IIBBBBB", 6000, 6000, depth, colour, 0, 0, interlace)
+    data = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IEND", b"")  # no pixel data at all
+    with pytest.raises(ImageError) as caught:
+        images.decode_image(data)
+    assert "6,000 x 6,000 pixels, too large to decode safely" in str(caught.value)
+    assert_one_sentence(str(caught.value))
+
+
+def write_png(path, width: int, height: int, colour: int, depth: int, background: bytes, ink: bytes) -> None:
+    """A PNG streamed row by row (never whole in memory): `background` pixels with an `ink` square in the middle
+    third; every row but the first filtered against the row above (filter 2, up)."""
+    third = slice(width // 3 * len(ink), 2 * width // 3 * len(ink))
+    plain = np.frombuffer(background * width, np.uint8)
+    inked = plain.copy()
+    inked[third] = np.frombuffer(ink * (width // 3 * 2 - width // 3), np.uint8)
+    packer = zlib.compressobj(1)
+    parts, previous = [], None
+    for y in range(height):
+        row = inked if height // 3 <= y < 2 * height // 3 else plain
+        filtered = row if previous is None else row - previous  # uint8 arithmetic wraps, as PNG's does
+        parts.append(packer.compress(bytes([0 if previous is None else 2]) + filtered.tobytes()))
+        previous = row
+    parts.append(packer.flush())
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    body = _chunk(b"IHDR", header) + _chunk(b"IDAT", b"".join(parts)) + _chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+
+
+MEASURE = """
+import json, re, sys
+from pathlib import Path
+from vae import images
+
+def kib(field):
+    return int(re.search(field + r":\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
+
+images.prepare_bytes(Path(sys.argv[2]).read_bytes(), "mnist")  # Pillow's plugins loaded before the baseline
+data = Path(sys.argv[1]).read_bytes()
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from what is resident now
+before = kib("VmRSS")
+prepared = images.prepare_bytes(data, "mnist")
+peak = kib("VmHWM")
+rows, cols = prepared.pixels.any(1).nonzero()[0], prepared.pixels.any(0).nonzero()[0]
+print(json.dumps({"mib": (peak - before) / 1024, "rows": len(rows), "cols": len(cols), "notes": prepared.notes}))
+"""
+
+
+WEBP_SIDE = math.isqrt(images.FULL_DECODE_BYTES // 12)  # the largest square RGB WebP decoded whole
+
+
+def grey_page(side: int) -> Image.Image:
+    """A light RGB page side x side px with a dark square in its middle third."""
+    page = Image.new("L", (side, side), 235)
+    page.paste(20, (side // 3, side // 3, 2 * side // 3, 2 * side // 3))
+    return page.convert("RGB")
+
+
+def test_a_webp_just_over_its_limit_for_images_decoded_whole_is_refused():
+    with pytest.raises(ImageError) as caught:
+        images.decode_image(encode(grey_page(WEBP_SIDE + 20), "WebP"))
+    assert "too large to decode safely" in str(caught.value)
+    assert_one_sentence(str(caught.value))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "kind, size",
+    [
+        ("16-bit grey PNG", 7000),
+        ("RGBA PNG", 7071),
+        ("JPEG", 7071),
+        ("JPEG", 4032),
+        ("WebP", WEBP_SIDE),
+    ],
+    ids=[
+        "16-bit grey PNG 7000 x 7000",
+        "RGBA PNG at the pixel limit",
+        "JPEG at the pixel limit",
+        "JPEG of 16 megapixels",
+        "WebP at the limit for images decoded whole",
+    ],
+)
+def test_one_upload_up_to_the_pixel_limit_costs_at_most_100_mb_of_peak_memory(kind, size, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    assert size * size <= images.MAX_PIXELS
+    path = tmp_path / "upload"
+    if kind == "16-bit grey PNG":
+        write_png(path, size, size, 0, 16, b"\x00\x00", b"\xea\x60")  # 60000 on 0
+    elif kind == "RGBA PNG":
+        write_png(path, size, size, 6, 8, b"\xff\xff\xff\x00", b"\x00\x00\x00\xff")  # black on transparent
+    else:
+        path.write_bytes(encode(grey_page(size), kind, quality=90))
+    (tmp_path / "small.png").write_bytes(encode(Image.fromarray(square())))
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path), str(tmp_path / "small.png")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    measured = json.loads(out.stdout)
+    assert measured["rows"] == measured["cols"] == 20, measured  # the square, framed like an MNIST digit
+    assert measured["mib"] <= 100, f"{kind}: {measured['mib']:.0f} MiB of peak memory above the baseline"

@@ -73,14 +73,19 @@ def _widget(spec: FieldSpec, box, problems: list[str]):
     if s.choices:
         titles = TITLES.get(spec.path, dict(s.titles))
         value = box.segmented_control(
-            spec.label, list(s.choices), default=spec.default, format_func=lambda v: titles.get(v, str(v)), key=key
+            spec.label,
+            list(s.choices),
+            default=spec.default,
+            format_func=lambda v: titles.get(v, str(v)),
+            key=key,
+            help=help,
         )
         return spec.default if value is None else value
     if spec.kind in ("int", "float"):
         cast = int if spec.kind == "int" else float
         return box.number_input(
             spec.label,
-            value=spec.default,
+            value=cast(spec.default),
             min_value=None if s.minimum is None else cast(s.minimum),
             max_value=None if s.maximum is None else cast(s.maximum),
             step=cast(s.step or 1) if spec.kind == "int" else float(s.step or 0.01),

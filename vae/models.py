@@ -30,8 +30,7 @@ class ModelConfig:
         "vae or plain autoencoder",
         flag="--model",
         label="Model",
-        choices=("vae", "ae"),
-        titles=(("vae", "VAE"), ("ae", "Autoencoder")),
+        choices=("vae", "ae"),  # the app's titles of the kinds are pages.common.KIND_TITLES
     )
     arch: str = setting(
         "mlp", "network type", label="Network", choices=("mlp", "conv"), titles=(("mlp", "MLP"), ("conv", "Conv"))

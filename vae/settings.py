@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import typing
 from collections.abc import Callable, Iterator
@@ -137,6 +138,12 @@ def _kind(hint: Any) -> str:
     raise TypeError(f"a setting of type {hint} is not supported; use int, float, bool, str or tuple[int, ...]")
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved types of a config class's fields (their annotations are strings)."""
+    return typing.get_type_hints(cls)
+
+
 def _is_config(hint: Any) -> bool:
     return isinstance(hint, type) and dataclasses.is_dataclass(hint)
 
@@ -145,7 +152,7 @@ def walk(cls: type, defaults: Any = None, prefix: str = "") -> Iterator[FieldSpe
     """Every setting of config class `cls`, nested configs' settings in their place; defaults from the instance
     `defaults` (default: the class's own)."""
     defaults = cls() if defaults is None else defaults
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     for f in dataclasses.fields(cls):
         value = getattr(defaults, f.name)
         if _is_config(hints[f.name]):
@@ -187,7 +194,7 @@ def _ok(spec: FieldSpec, value: Any) -> bool:
 def problems(config: Any) -> list[str]:
     """One sentence for each of `config`'s own settings (nested configs check themselves) that is out of bounds."""
     found = []
-    hints = typing.get_type_hints(type(config))
+    hints = _hints(type(config))
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if _is_config(hints[f.name]):
@@ -213,7 +220,7 @@ def from_dict(cls: type, d: Any) -> Any:
     """
     if not isinstance(d, dict):
         raise ConfigError(f"the settings of a {cls.__name__} must be a JSON object, not {type(d).__name__}.")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     found = [f"there is no setting {key!r}; the settings are {', '.join(names)}." for key in d if key not in names]
     values = {}

@@ -281,8 +281,8 @@ st.caption(
     "usable meanwhile, and this page can be closed and opened again. The defaults train an MNIST VAE with a 2-D "
     "latent space in about half a minute."
 )
-settings, panel = st.columns([1, 2.4], gap="large")
-with settings:
+form, panel = st.columns([1, 2.4], gap="large")
+with form:
     values, problems = settings_form()
     if st.button("Start", type="primary", icon=":material/play_arrow:", key="train_start", width="stretch"):
         start_clicked(values, problems)

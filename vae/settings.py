@@ -104,7 +104,10 @@ class FieldSpec:
             whole = self.kind != "float"
             if self.kind == "ints":
                 fewest, most = s.items or (1, None)
-                count = NUMBER_WORDS.get(fewest, str(fewest)) if fewest == most else f"{fewest} to {most}"
+                if fewest == most:
+                    count = NUMBER_WORDS.get(fewest, str(fewest))
+                else:
+                    count = f"{fewest} or more" if most is None else f"{fewest} to {most}"
                 return f"{count} {_range('whole numbers', s)}"
             return "a " + _range("whole number" if whole else "number", s)
         return {"bool": "true or false", "str": "a text"}[self.kind]

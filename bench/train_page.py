@@ -60,7 +60,16 @@ def command_line_run(config: TrainConfig, runs: Path, threads: int | None, iwae_
     """`python -m vae.train` with `config`: seconds to the card's metrics, and to the end (atlas written)."""
     before = {p.name for p in runs.iterdir()}
     folder = runs / f"command-line-{len(before)}"
-    args = [*jobs.command_line(config), "--iwae-k", str(iwae_k), "--quiet", "--out", str(folder)]
+    folder.mkdir()
+    args = [
+        "--config",
+        str(jobs.write_config(folder, config)),
+        "--iwae-k",
+        str(iwae_k),
+        "--quiet",
+        "--out",
+        str(folder),
+    ]
     if threads:
         args += ["--threads", str(threads)]
     t0 = time.perf_counter()

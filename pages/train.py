@@ -1,7 +1,10 @@
 """Train: choose the settings and press Start; the run trains in a process of its own while the page shows, live,
 its progress, the loss split into reconstruction and KL, the latent map of 2,000 test images and decoded prior
 samples. Stop keeps the last complete epoch, Resume continues it, and a finished run opens on the map in one click.
-Everything the panel shows is read from the run's folder, so a reload or a second tab finds the run again."""
+Everything the panel shows is read from the run's folder, so a reload or a second tab finds the run again.
+
+The form is generated from the settings' declarations (`vae.settings.form_fields`): each number input has the
+setting's bounds, each widget its help; a setting added to TrainConfig or ModelConfig appears here by itself."""
 
 from __future__ import annotations
 
@@ -11,15 +14,17 @@ import streamlit as st
 
 from pages.ui.navigation import inside_app
 from pages.ui.picker import KIND_TITLES
-from vae import figures, jobs, rendering
+from vae import figures, jobs, rendering, settings
 from vae.checkpoint import CheckpointError, runs_root
 from vae.data import DATASET_TITLES, DATASETS, DatasetFormatError, DatasetMissingError, resolve_dataset
 from vae.live import DONE, EVALUATING, FAILED, TRAINING, LiveView, read_live, read_live_map
+from vae.settings import ConfigError, FieldSpec
 
 OWN_DATA = "own"
-ARCH_TITLES = {"mlp": "MLP", "conv": "Conv"}
 REFRESH_S = 2.0  # how often the live panel rereads the run's files
 D = jobs.DEFAULTS
+FIELDS = settings.form_fields(D)  # the form: every setting of TrainConfig and ModelConfig, as declared there
+TITLES = {"model.kind": KIND_TITLES}  # the app's names of the model kinds; other choices' titles come with them
 # Static charts: no hover or zoom layers to build, so a browser redraws them for a fraction of the work; the finished
 # model opens on /map for all of that.
 CHART_CONFIG = {"staticPlot": True}
@@ -29,112 +34,113 @@ def _seconds(s: float) -> str:
     return f"{s:.0f} s" if s < 90 else f"{s // 60:.0f} min {s % 60:02.0f} s"
 
 
-def _widths(text: str, what: str, count: int | None = None) -> tuple[int, ...] | str:
-    """Comma-separated whole numbers as a tuple, or the sentence saying what is wrong with them."""
+def _whole_numbers(text: str, spec: FieldSpec) -> tuple[int, ...] | str:
+    """Comma-separated whole numbers as a tuple, or the sentence saying they cannot be read."""
     try:
         values = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
     except ValueError:
         values = ()
-    if not values or (count is not None and len(values) != count):
-        example = "32, 64" if count == 2 else "256, 128"
-        return f"{what} must be {count or 'some'} whole numbers separated by commas, e.g. {example}."
-    return values
+    example = ", ".join(map(str, spec.default))
+    return values or f"{spec.label} must be whole numbers separated by commas, e.g. {example}."
 
 
-def settings_form() -> tuple[dict, dict, list[str]]:
-    """The settings widgets: (ModelConfig fields, TrainConfig fields, sentences on what cannot be read)."""
-    problems = []
+def _dataset(spec: FieldSpec, problems: list[str]) -> str:
+    """A built-in dataset, or the absolute path of the user's own (the run records where its data is)."""
     choice = st.selectbox(
-        "Dataset",
+        spec.label,
         [*DATASETS, OWN_DATA],
         format_func=lambda d: DATASET_TITLES.get(d, "Your own data (a path)"),
         key="train_dataset",
     )
-    dataset = choice
-    if choice == OWN_DATA:
-        dataset = st.text_input(
-            "Path of your dataset",
-            key="train_path",
-            placeholder="/data/shapes.npz or an MNIST-style IDX folder",
-            help="An .npz file holding x_train and x_test (uint8, N×28×28, light on dark) and optionally y_train, "
-            "y_test and class_names, or a folder in the MNIST IDX layout.",
-        ).strip()
-        if not dataset:
-            problems.append("Give the path of your dataset: an .npz file or an IDX folder.")
+    if choice != OWN_DATA:
+        return choice
+    path = st.text_input(
+        "Path of your dataset",
+        key="train_path",
+        placeholder="/data/shapes.npz or an MNIST-style IDX folder",
+        help="An .npz file holding x_train and x_test (uint8, N×28×28, light on dark) and optionally y_train, "
+        "y_test and class_names, or a folder in the MNIST IDX layout.",
+    ).strip()
+    if not path:
+        problems.append("Give the path of your dataset: an .npz file or an IDX folder.")
+        return spec.default
+    return str(Path(path).expanduser().resolve())
+
+
+def _widget(spec: FieldSpec, box, problems: list[str]):
+    """The value of one setting's widget: a choice, a number input within the setting's bounds, or a text."""
+    s, key = spec.setting, "train_" + spec.path.replace(".", "_")
+    help = f"{s.help[:1].upper()}{s.help[1:]}: {spec.bounds()}."
+    if s.choices:
+        titles = TITLES.get(spec.path, dict(s.titles))
+        value = box.segmented_control(
+            spec.label,
+            list(s.choices),
+            default=spec.default,
+            format_func=lambda v: titles.get(v, str(v)),
+            key=key,
+            help=help,
+        )
+        return spec.default if value is None else value
+    if spec.kind in ("int", "float"):
+        cast = int if spec.kind == "int" else float
+        return box.number_input(
+            spec.label,
+            value=cast(spec.default),
+            min_value=None if s.minimum is None else cast(s.minimum),
+            max_value=None if s.maximum is None else cast(s.maximum),
+            step=cast(s.step or 1) if spec.kind == "int" else float(s.step or 0.01),
+            format=s.format,
+            key=key,
+            help=help,
+        )
+    if spec.kind == "bool":
+        return box.checkbox(spec.label, value=spec.default, key=key, help=help)
+    if spec.kind == "ints":
+        value = _whole_numbers(box.text_input(spec.label, ", ".join(map(str, spec.default)), key=key, help=help), spec)
+        if isinstance(value, str):
+            problems.append(value)
+            return spec.default
+        return value
+    return box.text_input(spec.label, spec.default, key=key, help=help)
+
+
+def _fields(fields: list[FieldSpec], values: dict, problems: list[str]) -> None:
+    """Render `fields` in order (numbers two to a row), each only where the settings it depends on ask for it."""
+    row: list = []
+    for spec in fields:
+        if any(values.get(path, value) != value for path, value in spec.conditions):
+            continue  # e.g. the hidden widths of a conv network: the defaults stand
+        if spec.setting.widget == "dataset":
+            values[spec.path] = _dataset(spec, problems)
+            continue
+        if spec.kind in ("int", "float"):
+            row = row or list(st.columns(2))
+            box = row.pop(0)
         else:
-            dataset = str(Path(dataset).expanduser().resolve())  # the run records where its data is
-    kind = st.segmented_control(
-        "Model", list(KIND_TITLES), default=D.model.kind, format_func=KIND_TITLES.get, key="train_kind"
-    )
-    kind = kind or D.model.kind
-    left, right = st.columns(2)
-    latent_dim = left.number_input("Latent size", value=D.model.latent_dim, step=1, key="train_latent")
-    beta = right.number_input(
-        "β (KL weight)", value=D.beta, step=0.25, key="train_beta", disabled=kind == "ae", help="VAE only"
-    )
-    arch = st.segmented_control(
-        "Network", list(ARCH_TITLES), default=D.model.arch, format_func=ARCH_TITLES.get, key="train_arch"
-    )
-    arch = arch or D.model.arch
-    if arch == "mlp":
-        width = _widths(
-            st.text_input("Hidden widths", ", ".join(map(str, D.model.hidden)), key="train_hidden"), "Hidden widths"
-        )
-    else:
-        width = _widths(
-            st.text_input("Channels", ", ".join(map(str, D.model.channels)), key="train_channels"), "Channels", 2
-        )
-    if isinstance(width, str):
-        problems.append(width)
-        width = D.model.hidden if arch == "mlp" else D.model.channels
-    left, right = st.columns(2)
-    epochs = left.number_input("Epochs", value=D.epochs, step=1, key="train_epochs")
-    lr = right.number_input("Learning rate", value=D.lr, step=1e-3, format="%.4f", key="train_lr")
-    left, right = st.columns(2)
-    batch_size = left.number_input("Batch size", value=D.batch_size, step=32, key="train_batch")
-    seed = right.number_input("Seed", value=D.seed, step=1, key="train_seed")
-    model = {
-        "kind": kind,
-        "arch": arch,
-        "latent_dim": int(latent_dim),
-        "hidden" if arch == "mlp" else "channels": width,
-    }
-    training = {
-        "dataset": dataset or D.dataset,
-        "epochs": int(epochs),
-        "lr": float(lr),
-        "beta": float(beta),
-        "batch_size": int(batch_size),
-        "seed": int(seed),
-    }
-    return model, training, problems
+            row, box = [], st
+        values[spec.path] = _widget(spec, box, problems)
 
 
-# How the sentences of ConfigError, which start with a setting's name in the code, name it on this page.
-SETTING_WORDS = {
-    "lr": "The learning rate",
-    "epochs": "Epochs",
-    "latent_dim": "The latent size",
-    "batch_size": "The batch size",
-    "beta": "β",
-    "seed": "The seed",
-}
+def settings_form() -> tuple[dict, list[str]]:
+    """The settings widgets: ({setting's path: value}, sentences on what cannot be read)."""
+    values: dict = {}
+    problems: list[str] = []
+    _fields([f for f in FIELDS if not f.setting.advanced], values, problems)
+    with st.expander("More settings"):
+        _fields([f for f in FIELDS if f.setting.advanced], values, problems)
+    return values, problems
 
 
-def in_page_words(problem: str) -> str:
-    name, _, rest = problem.partition(" ")
-    return f"{SETTING_WORDS[name]} {rest}" if name in SETTING_WORDS else problem[:1].upper() + problem[1:]
-
-
-def start_clicked(model: dict, training: dict, problems: list[str]) -> None:
+def start_clicked(values: dict, problems: list[str]) -> None:
     """Check the settings (one sentence for each bad one) and start the run, unless one is training."""
     try:
-        config = jobs.build_config(model, training)
-    except jobs.SettingsError as err:
-        problems = problems + [in_page_words(problem) for problem in err.problems]
-    if not problems and training["dataset"] not in DATASETS:
+        config = settings.replace_settings(D, values)
+    except ConfigError as err:
+        problems = problems + [settings.in_words(problem, FIELDS) for problem in err.problems]
+    if not problems and config.dataset not in DATASETS:
         try:
-            resolve_dataset(training["dataset"])
+            resolve_dataset(config.dataset)
         except (DatasetMissingError, DatasetFormatError) as err:
             problems.append(str(err))
     for problem in problems:
@@ -276,10 +282,10 @@ st.caption(
     "usable meanwhile, and this page can be closed and opened again. The defaults train an MNIST VAE with a 2-D "
     "latent space in about half a minute."
 )
-settings, panel = st.columns([1, 2.4], gap="large")
-with settings:
-    model, training, problems = settings_form()
+form, panel = st.columns([1, 2.4], gap="large")
+with form:
+    values, problems = settings_form()
     if st.button("Start", type="primary", icon=":material/play_arrow:", key="train_start", width="stretch"):
-        start_clicked(model, training, problems)
+        start_clicked(values, problems)
 with panel:
     live_panel()

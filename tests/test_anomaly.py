@@ -12,6 +12,7 @@ import pytest
 
 from vae import anomaly
 from vae.checkpoint import find_checkpoints, load_atlas, load_model
+from vae.cli import anomaly as anomaly_cli
 from vae.figures import ellipse_points
 from vae.latent import MapProjection
 
@@ -144,11 +145,11 @@ def real_checkpoints(checkpoints_dir):
 
 def test_cli_prints_the_auroc_of_every_score(checkpoints_dir, capsys):
     for folder in real_checkpoints(checkpoints_dir):
-        assert anomaly.main([str(folder), "--json"]) == 0
+        assert anomaly_cli.main([str(folder), "--json"]) == 0
         aurocs = json.loads(capsys.readouterr().out)
         assert set(aurocs) == set(anomaly.available_scores(load_atlas(folder)))
         assert all(0.0 <= v <= 1.0 for v in aurocs.values())
-        assert anomaly.main([str(folder)]) == 0
+        assert anomaly_cli.main([str(folder)]) == 0
         table = capsys.readouterr().out
         assert all(anomaly.SCORE_NAMES[k] in table for k in aurocs)
 

@@ -3,14 +3,17 @@ path), watched live, reconnected to, stopped and resumed, started twice at once,
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from dataclasses import replace
 
 import pytest
 
 from bench.browser import wait_map_drawn
 from bench.server import start_app, stop_app
 from vae import jobs
+from vae.runs import CONFIG, TrainConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -104,12 +107,14 @@ def no_error_on(page) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
-def test_a_short_run_shows_its_curve_and_map_as_it_trains_then_opens_on_the_map(page, train_url, digits_npz):
+def test_a_short_run_shows_its_curve_and_map_as_it_trains_then_opens_on_the_map(page, train_url, digits_npz, runs):
     open_train_page(page, train_url)
     set_up_run(page, str(digits_npz), epochs=60)
     page.get_by_role("button", name="Start").click()
     training_header(page).wait_for(timeout=120_000)
     name = training_header(page).inner_text().removeprefix("Training ").strip()
+    started = TrainConfig.from_dict(json.loads((runs / name / CONFIG).read_text()))  # what the run was started with
+    assert started == replace(jobs.DEFAULTS, dataset=str(digits_npz.resolve()), epochs=60)
 
     first = page.wait_for_function(MAP_STATE, timeout=120_000).json_value()
     points = page.evaluate(CURVE_POINTS)
@@ -189,19 +194,22 @@ def test_stop_keeps_the_last_complete_epoch_and_resume_goes_on(page, train_url, 
 def test_bad_settings_get_one_sentence_each_and_start_nothing(page, train_url, runs):
     open_train_page(page, train_url)
     before = run_folders(runs)
-    for label, value in (("Epochs", "0"), ("Learning rate", "0")):
-        box = page.get_by_role("spinbutton", name=label)
-        box.fill(value)
-        box.press("Enter")
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    assert (epochs.get_attribute("min"), epochs.get_attribute("max")) == ("1", "1000")  # the setting's bounds
+    epochs.fill("0")
+    epochs.press("Enter")  # refused by the input itself, in the setting's bounds
+    page.get_by_text("Please enter a value between 1 and 1000").wait_for(timeout=60_000)
+    box = page.get_by_role("spinbutton", name="Learning rate")
+    box.fill("0")
+    box.press("Enter")
     page.get_by_role("textbox", name="Hidden widths").fill("256, wide")
     page.get_by_role("textbox", name="Hidden widths").press("Enter")
     page.get_by_role("button", name="Start").click()
     errors = page.locator("[data-testid='stAlertContentError'] [data-testid='stMarkdownContainer']")
-    errors.nth(2).wait_for(timeout=60_000)
+    errors.nth(1).wait_for(timeout=60_000)
     assert sorted(errors.all_inner_texts()) == [
-        "Epochs must be a whole number of at least 1, not 0.",
-        "Hidden widths must be some whole numbers separated by commas, e.g. 256, 128.",
-        "The learning rate must be a positive number, not 0.0.",
+        "Hidden widths must be whole numbers separated by commas, e.g. 256, 128.",
+        "Learning rate must be a positive number of at most 1, not 0.0.",
     ]
     assert run_folders(runs) == before
     no_error_on(page)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vae import train as train_cli
 from vae.checkpoint import load_model, read_card
+from vae.cli import train as train_cli
 from vae.data import Split
 from vae.devices import DeviceError, resolve_device
 from vae.models import ModelConfig

@@ -18,6 +18,7 @@ import torch
 
 from vae import jobs
 from vae.checkpoint import ATLAS, CARD, TRAIN_STATE, read_card
+from vae.cli import train as train_cli
 from vae.data import CLASS_NAMES, Split, load_split
 from vae.live import (
     DONE,
@@ -31,8 +32,9 @@ from vae.live import (
     read_live,
     read_live_map,
 )
-from vae.models import ModelConfig, build_model
-from vae.train import TrainConfig, TrainingDiverged, _parser, config_from_args, start_run, train_epoch
+from vae.models import ConfigError, ModelConfig, build_model
+from vae.runs import CONFIG
+from vae.train import TrainConfig, TrainingDiverged, start_run, train_epoch
 
 SMALL = TrainConfig(model=ModelConfig(hidden=(32,)), epochs=2, batch_size=100)
 
@@ -147,33 +149,86 @@ def test_watching_a_run_changes_nothing_it_learns(tmp_path, mnist_test, data_dir
         assert torch.equal(a, b)
 
 
-def test_the_command_line_of_a_config_asks_for_that_config():
-    config = TrainConfig(
-        dataset="fashion-mnist",
-        model=ModelConfig(kind="ae", arch="conv", latent_dim=16, channels=(16, 48), activation="elu"),
-        epochs=7,
-        batch_size=64,
-        lr=0.1 + 0.2,  # not a short decimal: it must survive the trip exactly
-        beta=0.5,
-        seed=3,
-        schedule="constant",
-        weight_decay=0.01,
-        ema=0.999,
-        output_bias="random",
+RICH = TrainConfig(
+    dataset="fashion-mnist",
+    model=ModelConfig(kind="ae", arch="conv", latent_dim=16, channels=(16, 48), activation="elu"),
+    epochs=7,
+    batch_size=64,
+    lr=0.1 + 0.2,  # not a short decimal: it must survive the trip exactly
+    beta=0.5,
+    seed=3,
+    schedule="constant",
+    weight_decay=0.01,
+    ema=0.999,
+    output_bias="random",
+)
+
+
+def test_a_config_survives_its_config_json(tmp_path):
+    path = jobs.write_config(tmp_path, RICH)
+    assert path == tmp_path / CONFIG and json.loads(path.read_text()) == json.loads(json.dumps(RICH.to_dict()))
+    assert TrainConfig.from_dict(json.loads(path.read_text())) == RICH
+    assert [p.name for p in tmp_path.iterdir()] == [CONFIG]  # written atomically: no temporary file left
+
+
+def test_the_command_line_a_run_is_started_with_asks_for_its_config(tmp_path):
+    jobs.write_config(tmp_path, RICH)
+    args = train_cli.parser().parse_args(jobs.train_arguments(tmp_path, threads=2, iwae_k=0))
+    assert train_cli.config_from_args(args) == RICH
+    assert (args.out, args.live, args.quiet, args.threads, args.iwae_k, args.resume) == (
+        tmp_path,
+        True,
+        True,
+        2,
+        0,
+        False,
     )
-    assert config_from_args(_parser().parse_args(jobs.command_line(config))) == config
+    assert train_cli.parser().parse_args(jobs.train_arguments(tmp_path, None, 0, resume=True)).resume
+
+
+def test_flags_beside_config_override_it_and_the_rest_is_the_file(tmp_path):
+    path = jobs.write_config(tmp_path, RICH)
+    args = train_cli.parser().parse_args(["--config", str(path), "--epochs", "9", "--latent-dim", "3", "--arch", "mlp"])
+    config = train_cli.config_from_args(args)
+    assert config == replace(RICH, epochs=9, model=replace(RICH.model, latent_dim=3, arch="mlp"))
+    flags = "--dataset fashion-mnist --model ae --arch conv --latent-dim 16 --channels 16 48 --activation elu "
+    flags += f"--epochs 7 --batch-size 64 --lr {0.1 + 0.2!r} --beta 0.5 --seed 3 --schedule constant "
+    flags += "--weight-decay 0.01 --ema 0.999 --output-bias random"
+    assert train_cli.config_from_args(train_cli.parser().parse_args(flags.split())) == RICH  # flags alone: the same
+
+
+def test_a_bad_config_file_gets_one_sentence_per_problem(tmp_path, capsys):
+    path = tmp_path / CONFIG
+    path.write_text(json.dumps({"model": {"latent_dim": 0, "hidden": [256], "depth": 3}, "lr": 0.0, "epochs": 0}))
+    with pytest.raises(SystemExit) as exit_:
+        train_cli.main(["--config", str(path)])
+    assert exit_.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    for sentence in (
+        "there is no setting 'depth'",
+        "latent_dim must be a whole number of at least 1 and at most 64, not 0.",
+        "lr must be a positive number of at most 1, not 0.0",
+        "epochs must be a whole number of at least 1 and at most 1000, not 0",
+    ):
+        assert sentence in line, line
+    path.write_text("{not json")
+    with pytest.raises(SystemExit):
+        train_cli.main(["--config", str(path)])
+    assert f"the config file {path} is not JSON" in capsys.readouterr().err
 
 
 def test_bad_settings_get_one_sentence_each():
-    with pytest.raises(jobs.SettingsError) as caught:
-        jobs.build_config({"latent_dim": 0, "hidden": (256,)}, {"lr": 0.0, "epochs": 0, "seed": 1})
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.from_dict({"model": {"latent_dim": 0, "hidden": [256]}, "lr": 0.0, "epochs": 0, "seed": 1})
     problems = caught.value.problems
     assert len(problems) == 3
     assert any(p.startswith("latent_dim must be a whole number of at least 1") for p in problems)
     assert any(p.startswith("lr must be a positive number") for p in problems)
     assert any(p.startswith("epochs must be a whole number of at least 1") for p in problems)
     assert all(p.endswith(".") and p.count(". ") == 0 for p in problems)
-    assert jobs.build_config({"hidden": (64,)}, {"epochs": 3}) == TrainConfig(model=ModelConfig(hidden=(64,)), epochs=3)
+    assert TrainConfig.from_dict({"model": {"hidden": [64]}, "epochs": 3}) == TrainConfig(
+        model=ModelConfig(hidden=(64,)), epochs=3
+    )
 
 
 def _lock(root: Path, pid: int, folder: Path) -> None:

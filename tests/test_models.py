@@ -5,7 +5,16 @@ import math
 import pytest
 import torch
 
-from vae.models import VAE, Autoencoder, ConfigError, Model, ModelConfig, activation_name, build_model
+from vae.models import (
+    MAX_PARAMETERS,
+    VAE,
+    Autoencoder,
+    ConfigError,
+    Model,
+    ModelConfig,
+    activation_name,
+    build_model,
+)
 from vae.objectives import iwae_bound, kl_to_standard_normal, neg_elbo, reconstruction_bce
 
 
@@ -47,21 +56,56 @@ def test_build_model_gives_sibling_models_on_one_base():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("kind", "gan", "unknown model kind 'gan'"),
-        ("arch", "transformer", "unknown architecture 'transformer'"),
-        ("activation", "tanh", "unknown activation 'tanh'"),
+        ("kind", "gan", "kind must be vae or ae, not 'gan'"),
+        ("arch", "transformer", "arch must be mlp or conv, not 'transformer'"),
+        ("activation", "tanh", "activation must be relu or elu, not 'tanh'"),
         ("latent_dim", 0, "latent_dim must be a whole number of at least 1"),
+        ("latent_dim", 65, "latent_dim must be a whole number of at least 1 and at most 64, not 65"),
         ("latent_dim", 2.5, "latent_dim must be a whole number"),
-        ("hidden", (512, 0), "hidden widths must be whole numbers of at least 1"),
-        ("hidden", "512", "hidden widths"),
+        ("hidden", (512, 0), "hidden must be 1 to 4 whole numbers of at least 1"),
+        ("hidden", (5000,), "hidden must be 1 to 4 whole numbers of at least 1 and at most 4096"),
+        ("hidden", (64,) * 5, "hidden must be 1 to 4 whole numbers"),
+        ("hidden", "512", "hidden must be"),
         ("channels", (32,), "channels must be two whole numbers"),
         ("channels", (32, -1), "channels must be two whole numbers"),
+        ("channels", (32, 257), "channels must be two whole numbers of at least 1 and at most 256"),
     ],
 )
 def test_a_config_checks_itself(field, value, message):
     with pytest.raises(ConfigError, match=message) as caught:
         ModelConfig(**{field: value})
     assert isinstance(caught.value, ValueError) and "\n" not in str(caught.value)
+    assert caught.value.problems == [str(caught.value)]  # one bad value, one sentence
+
+
+def test_every_bad_value_gets_its_own_sentence():
+    with pytest.raises(ConfigError) as caught:
+        ModelConfig(kind="gan", latent_dim=0, hidden=(0,))
+    assert [p.split(" ")[0] for p in caught.value.problems] == ["kind", "latent_dim", "hidden"]
+    assert all(p.endswith(".") and p.count(". ") == 0 for p in caught.value.problems)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        ModelConfig(),
+        ModelConfig(kind="ae", hidden=(64, 32, 16)),
+        ModelConfig(arch="conv", latent_dim=16, channels=(16, 48), activation="elu"),
+        ModelConfig(kind="ae", arch="conv", latent_dim=5),
+    ],
+    ids=str,
+)
+def test_the_parameter_count_is_that_of_the_built_model(config):
+    assert config.parameter_count() == sum(p.numel() for p in build_model(config).parameters())
+
+
+def test_a_model_over_the_parameter_cap_is_refused_before_it_is_built():
+    within = ModelConfig(hidden=(4096, 1024))
+    assert within.parameter_count() <= MAX_PARAMETERS
+    with pytest.raises(ConfigError, match=r"would have [\d,]+ parameters, more than the 20,000,000 allowed"):
+        ModelConfig(hidden=(4096, 4096, 4096))
+    widest_conv = ModelConfig(arch="conv", channels=(256, 256), latent_dim=64)  # the conv bounds keep it under
+    assert widest_conv.parameter_count() <= MAX_PARAMETERS
 
 
 def test_a_card_naming_an_unknown_activation_cannot_be_read_back():

@@ -15,7 +15,8 @@ from vae import atlas
 from vae.checkpoint import ATLAS, CARD, WEIGHTS
 from vae.data import Split, load_split
 from vae.models import ModelConfig
-from vae.train import TrainConfig, new_run_folder, train
+from vae.runs import TrainConfig, new_run_folder
+from vae.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = "mnist-vae-z2-b4-20260101-1200-aaaa"  # a copy of mnist-vae-z2 posing as a β = 4 run

@@ -11,8 +11,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vae import evaluate as evaluate_cli
-from vae import train as train_cli
 from vae.checkpoint import (
     ATLAS,
     CARD,
@@ -24,6 +22,9 @@ from vae.checkpoint import (
     read_card,
     weights_sha256,
 )
+from vae.cli import evaluate as evaluate_cli
+from vae.cli import train as train_cli
+from vae.cli import zoo as zoo_cli
 from vae.data import CLASS_NAMES, DatasetMissingError, Split, load_split, other_dataset
 from vae.models import ConfigError, ModelConfig, build_model
 from vae.runs import RunFolderError, TrainConfig, new_run_folder, run_name
@@ -235,11 +236,17 @@ def test_cli_rejects_bad_arguments(capsys):
         (["--latent-dim", "0"], "latent_dim must be"),
         (["--epochs", "0"], "epochs must be a whole number of at least 1"),
         (["--lr", "-1"], "lr must be a positive number"),
-        (["--ema", "1"], "ema must be at least 0 and below 1"),
+        (["--ema", "1"], "ema must be a number of at least 0 and below 1"),
+        (["--latent-dim", "65"], "latent_dim must be a whole number of at least 1 and at most 64, not 65"),
+        (["--hidden", *["64"] * 5], "hidden must be 1 to 4 whole numbers of at least 1 and at most 4096"),
+        (["--hidden", "4096", "4096", "4096"], "parameters, more than the 20,000,000 allowed"),
+        (["--channels", "32"], "expected 2 arguments"),
+        (["--epochs", "1001"], "epochs must be a whole number of at least 1 and at most 1000, not 1001"),
+        (["--config", "/nonexistent/config.json"], "cannot read the config file /nonexistent/config.json"),
         (["--iwae-k", "-1"], "--iwae-k must be 0 or more"),
         (["--resume"], "--resume needs --out DIR"),
         (["--resume", "--overwrite", "--out", "x"], "not allowed with argument"),
-        (["--dataset", "cifar"], "unknown dataset 'cifar'; choose mnist, fashion-mnist, an .npz file or an IDX folder"),
+        (["--dataset", "cifar"], "dataset must be mnist, fashion-mnist, an .npz file or an IDX folder, not 'cifar'"),
         (["--device", "tpu"], "invalid choice: 'tpu'"),
     ):
         with pytest.raises(SystemExit) as err:
@@ -253,13 +260,19 @@ def test_cli_rejects_bad_arguments(capsys):
     "setting",
     [
         {"epochs": 0},
+        {"epochs": 1001},
         {"epochs": 2.5},
         {"batch_size": 0},
+        {"batch_size": 8193},
         {"lr": 0.0},
+        {"lr": 1.5},
         {"lr": math.nan},
         {"lr": math.inf},
         {"beta": -1.0},
+        {"beta": 1001.0},
         {"seed": -1},
+        {"seed": 2**31},
+        {"weight_decay": 1.5},
         {"schedule": "linear"},
         {"weight_decay": -0.1},
         {"ema": 1.0},
@@ -276,12 +289,17 @@ def test_a_training_config_with_a_bad_value_raises_config_error(setting):
     assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
 
 
-def test_the_zoo_recipes_are_valid_configs(tmp_path):
-    from vae.zoo import SHIPPED, train_command
+def test_the_zoo_recipes_are_the_shipped_models_settings(checkpoints_dir):
+    from vae.zoo import RECIPES, SHIPPED
 
-    for name in SHIPPED:
-        config = train_cli.config_from_args(train_cli._parser().parse_args(train_command(name, tmp_path, None)[3:]))
+    assert list(RECIPES) == SHIPPED
+    for name, config in RECIPES.items():
         assert checkpoint_name(config.dataset, config.model.kind, config.model.latent_dim) == name
+        card = read_card(checkpoints_dir / name)
+        assert config.model == ModelConfig.from_dict(card["model"]), name
+        trained = {k: card["training"][k] for k in ("epochs", "batch_size", "lr", "beta", "seed", "schedule")}
+        assert trained == {k: getattr(config, k) for k in trained}, name
+        assert config.ema == card["training"].get("ema", 0.0), name
 
 
 def test_a_run_is_named_for_what_it_is():
@@ -409,16 +427,20 @@ def test_the_cli_resumes_an_interrupted_run_and_writes_its_atlas(tmp_path, mnist
 
 
 def test_zoo_reproduces_the_shipped_models_random_output_bias(tmp_path):
-    from vae.zoo import SHIPPED, train_command
+    from vae.zoo import RECIPES, SHIPPED
 
     for name in SHIPPED:
-        args = train_cli._parser().parse_args(train_command(name, tmp_path, None)[3:])
-        assert args.output_bias == "random", name  # they were trained before the data-started bias
+        command = zoo_cli.train_command(name, tmp_path, None, zoo_cli.write_recipe(name, tmp_path))
+        assert command[1:3] == ["-m", "vae.train"]
+        args = train_cli.parser().parse_args(command[3:])
+        assert train_cli.config_from_args(args) == RECIPES[name]  # the command line is the recipe
+        assert RECIPES[name].output_bias == "random", name  # they were trained before the data-started bias
         assert args.out == tmp_path / name and args.overwrite and not args.resume  # it replaces them on purpose
-    assert train_cli._parser().parse_args([]).output_bias == "data"
+    assert train_cli.config_from_args(train_cli.parser().parse_args([])).output_bias == "data"
     (tmp_path / SHIPPED[0]).mkdir()
     (tmp_path / SHIPPED[0] / TRAIN_STATE).write_bytes(b"")  # an interrupted zoo run is continued
-    assert train_cli._parser().parse_args(train_command(SHIPPED[0], tmp_path, None)[3:]).resume
+    command = zoo_cli.train_command(SHIPPED[0], tmp_path, None, tmp_path / "recipe.json")
+    assert train_cli.parser().parse_args(command[3:]).resume
 
 
 def test_evaluate_cli_on_a_missing_checkpoint(tmp_path, capsys):

@@ -17,10 +17,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from pages.map_chart import _ROOT
-from vae import anomaly as anomaly_cli
-from vae import evaluate as evaluate_cli
-from vae import train as train_cli
 from vae.checkpoint import load_atlas, load_model, read_card
+from vae.cli import anomaly as anomaly_cli
+from vae.cli import evaluate as evaluate_cli
+from vae.cli import train as train_cli
 from vae.data import (
     DatasetFormatError,
     DatasetMissingError,

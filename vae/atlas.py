@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vae.checkpoint import CheckpointError, load_model, read_card, save_atlas, weights_sha256
-from vae.cli import ArgumentParser
-from vae.data import DatasetFormatError, DatasetMissingError, Split, dataset_of, load_split, ood_partner
+from vae.checkpoint import load_model, save_atlas, weights_sha256
+from vae.data import Split, dataset_of, load_split, ood_partner
 from vae.models import Model
 from vae.scores import png_bits, score_images
 
@@ -85,24 +84,7 @@ def write_atlas(folder: Path, data_dir: str | None = None) -> dict[str, np.ndarr
     return arrays
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = ArgumentParser(
-        prog="python -m vae.atlas",
-        description="Rebuild atlas.npz (codes, scores, projections of both test splits) for a checkpoint.",
-    )
-    p.add_argument("checkpoint", type=Path, nargs="+", help="checkpoint folder(s)")
-    p.add_argument("--data-dir", help="dataset root (default: $VAE_DATA_DIR or ./data)")
-    args = p.parse_args(argv)
-    try:
-        for folder in args.checkpoint:
-            read_card(folder)
-            arrays = write_atlas(folder, args.data_dir)
-            print(f"wrote {folder / 'atlas.npz'} ({len(arrays)} arrays)")
-    except (CheckpointError, DatasetMissingError, DatasetFormatError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+if __name__ == "__main__":  # `python -m vae.atlas`: the command line is vae.cli.atlas
+    from vae.cli.atlas import main
 
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,9 @@
 """The one training run a server starts at a time: started as a process of its own, watched, stopped, resumed.
 
-`start` and `resume` run `python -m vae.train ... --live` (the command line, so the page and the command line train
-alike) in a session of its own, never in the caller's thread, one at a time per runs root: the lock file `train.lock`
-there names the process and its folder, and a second start is refused while that process lives (`RunBusyError`).
+`start` writes the run's settings into its new folder (config.json) and runs `python -m vae.train --config
+RUN/config.json --out RUN --live` (the command line, so the page and the command line train alike) in a session of
+its own, never in the caller's thread, one at a time per runs root: the lock file `train.lock` there names the
+process and its folder, and a second start is refused while that process lives (`RunBusyError`).
 Everything is on disk, so a reloaded page, a second tab or another server process finds the run (`current_job`) and
 reads its progress from its folder (`vae.live`); `stop` interrupts it as Ctrl-C would, keeping its last complete
 epoch, and `resumable_runs` lists the runs that can continue.
@@ -24,8 +25,8 @@ from pathlib import Path
 
 from vae.checkpoint import ATLAS, CARD, TRAIN_STATE, runs_root, train_progress, write_json
 from vae.live import FAILED, read_live
-from vae.models import ConfigError, ModelConfig
-from vae.runs import TrainConfig, new_run_folder
+from vae.models import ModelConfig
+from vae.runs import CONFIG, TrainConfig, new_run_folder
 
 LOG = "train.log"  # the run's standard output and error, in its folder
 LOCK = "train.lock"  # in the runs root: {"pid", "folder", "started"} of the run last started there
@@ -39,32 +40,6 @@ DEFAULT_IWAE_K = 0  # the final −log p(x) estimate (k = 100) would take longer
 
 class RunBusyError(RuntimeError):
     """A run is already training in this runs root; one at a time."""
-
-
-class SettingsError(ValueError):
-    """Settings a run cannot start with; `problems` holds one sentence for each bad one."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__(" ".join(problems))
-        self.problems = problems
-
-
-def build_config(model: dict, training: dict) -> TrainConfig:
-    """The TrainConfig of a ModelConfig's fields `model` and TrainConfig's other fields `training`; SettingsError
-    with one sentence per bad setting (each checked alone, then all together)."""
-    problems = []
-    for cls, fields in ((ModelConfig, model), (TrainConfig, training)):
-        for key, value in fields.items():
-            try:
-                cls(**{key: value})
-            except ConfigError as err:
-                problems.append(f"{str(err).rstrip('.')}.")
-    if not problems:
-        try:
-            return TrainConfig(model=ModelConfig(**model), **training)
-        except ConfigError as err:
-            problems.append(f"{str(err).rstrip('.')}.")
-    raise SettingsError(problems)
 
 
 @dataclass(frozen=True)
@@ -138,28 +113,19 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 1) - 1)
 
 
-def command_line(config: TrainConfig) -> list[str]:
-    """The `python -m vae.train` arguments that ask for `config` (floats written exactly)."""
-    m = config.model
-    options = {
-        "--dataset": [config.dataset],
-        "--model": [m.kind],
-        "--arch": [m.arch],
-        "--latent-dim": [m.latent_dim],
-        "--hidden": m.hidden,
-        "--channels": m.channels,
-        "--activation": [m.activation],
-        "--epochs": [config.epochs],
-        "--batch-size": [config.batch_size],
-        "--lr": [float(config.lr)],
-        "--beta": [float(config.beta)],
-        "--seed": [config.seed],
-        "--schedule": [config.schedule],
-        "--weight-decay": [float(config.weight_decay)],
-        "--ema": [float(config.ema)],
-        "--output-bias": [config.output_bias],
-    }
-    return [arg for flag, values in options.items() for arg in (flag, *map(str, values))]  # str(float) round-trips
+def write_config(folder: Path, config: TrainConfig) -> Path:
+    """Write `config` atomically as the run's config.json (`TrainConfig.to_dict`), which its command line reads."""
+    path = folder / CONFIG
+    write_json(path, config.to_dict())
+    return path
+
+
+def train_arguments(folder: Path, threads: int | None, iwae_k: int, resume: bool = False) -> list[str]:
+    """The `python -m vae.train` arguments of the run in `folder`: its settings from its config.json (`write_config`),
+    watched (--live), with `threads` CPU threads (default `default_threads()`) and `iwae_k` importance samples."""
+    args = ["--config", str(folder / CONFIG), "--out", str(folder), "--live", "--quiet"]
+    args += ["--threads", str(threads or default_threads()), "--iwae-k", str(iwae_k)]
+    return [*args, "--resume"] if resume else args
 
 
 def _launch(root: Path, folder: Path, args: list[str]) -> Job:
@@ -204,8 +170,8 @@ def start(
     with _guard(root):
         _refuse_if_busy(root)
         folder = new_run_folder(config, root)
-        extra = ["--threads", str(threads or default_threads()), "--iwae-k", str(iwae_k)]
-        return _launch(root, folder, [*command_line(config), *extra, "--out", str(folder), "--live", "--quiet"])
+        write_config(folder, config)
+        return _launch(root, folder, train_arguments(folder, threads, iwae_k))
 
 
 def resume(
@@ -217,12 +183,11 @@ def resume(
     """Continue the run in `folder` from its last complete epoch, with the settings it was started with."""
     root, folder = Path(root or runs_root()), Path(folder)
     recorded = train_progress(folder)["config"]  # CheckpointError when there is nothing to resume
-    config = TrainConfig(**{**recorded, "model": ModelConfig.from_dict(recorded["model"])})
+    config = TrainConfig.from_dict(recorded)  # ConfigError (one sentence each) for settings out of today's bounds
     with _guard(root):
         _refuse_if_busy(root)
-        extra = ["--threads", str(threads or default_threads()), "--iwae-k", str(iwae_k)]
-        args = [*command_line(config), *extra, "--out", str(folder), "--live", "--quiet", "--resume"]
-        return _launch(root, folder, args)
+        write_config(folder, config)  # a run watched from the command line has none yet
+        return _launch(root, folder, train_arguments(folder, threads, iwae_k, resume=True))
 
 
 def stop(root: str | os.PathLike | None = None) -> Job | None:

@@ -6,60 +6,88 @@ Both share one interface: `encode(x) -> (mu, logvar)`, `decode(z) -> probabiliti
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from numbers import Integral
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from vae.settings import ConfigError, from_dict, problems, setting, to_dict
 
 IMAGE_SHAPE = (1, 28, 28)
 N_PIXELS = 28 * 28
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU}
 
 
-class ConfigError(ValueError):
-    """A model or training setting is out of range; the message is one sentence naming it."""
+MAX_PARAMETERS = 20_000_000  # a bound on a model's size: 80 MB of float32 weights, twice that again for Adam
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a model's architecture."""
+    """Everything needed to rebuild a model's architecture; out-of-range settings raise ConfigError on creation."""
 
-    kind: str = "vae"  # "vae" or "ae"
-    arch: str = "mlp"  # "mlp" or "conv"
-    latent_dim: int = 2
-    hidden: tuple[int, ...] = (512, 256)  # MLP widths, input side first
-    channels: tuple[int, ...] = (32, 64)  # conv channels, input side first
-    activation: str = "relu"  # "relu" or "elu"
+    kind: str = setting(
+        "vae",
+        "vae or plain autoencoder",
+        flag="--model",
+        label="Model",
+        choices=("vae", "ae"),  # the app's titles of the kinds are pages.common.KIND_TITLES
+    )
+    arch: str = setting(
+        "mlp", "network type", label="Network", choices=("mlp", "conv"), titles=(("mlp", "MLP"), ("conv", "Conv"))
+    )
+    latent_dim: int = setting(2, "size of the latent code", label="Latent size", minimum=1, maximum=64)
+    hidden: tuple[int, ...] = setting(
+        (512, 256),
+        "MLP layer widths, input side first",
+        label="Hidden widths",
+        minimum=1,
+        maximum=4096,
+        items=(1, 4),
+        applies=(("arch", "mlp"),),
+    )
+    channels: tuple[int, ...] = setting(
+        (32, 64), "conv channels, input side first", minimum=1, maximum=256, items=(2, 2), applies=(("arch", "conv"),)
+    )
+    activation: str = setting(
+        "relu",
+        "nonlinearity between layers",
+        choices=tuple(ACTIVATIONS),
+        advanced=True,
+        titles=(("relu", "ReLU"), ("elu", "ELU")),
+    )
 
     def __post_init__(self):
-        if self.kind not in ("vae", "ae"):
-            raise ConfigError(f"unknown model kind {self.kind!r}; choose 'vae' or 'ae'")
-        if self.arch not in ("mlp", "conv"):
-            raise ConfigError(f"unknown architecture {self.arch!r}; choose 'mlp' or 'conv'")
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-        if not _positive_int(self.latent_dim):
-            raise ConfigError(f"latent_dim must be a whole number of at least 1, not {self.latent_dim!r}")
-        if isinstance(self.hidden, str) or not all(_positive_int(h) for h in self.hidden):
-            raise ConfigError(f"the hidden widths must be whole numbers of at least 1, not {self.hidden!r}")
-        if isinstance(self.channels, str) or len(self.channels) != 2 or not all(map(_positive_int, self.channels)):
-            raise ConfigError(f"channels must be two whole numbers of at least 1, not {self.channels!r}")
+        found = problems(self)
+        if not found and self.parameter_count() > MAX_PARAMETERS:
+            found.append(
+                f"the model would have {self.parameter_count():,} parameters, more than the {MAX_PARAMETERS:,} "
+                "allowed; choose fewer or narrower layers."
+            )
+        if found:
+            raise ConfigError(found)
+
+    def parameter_count(self) -> int:
+        """How many weights and biases `build_model(self)` has, counted without building it."""
+        out = 2 * self.latent_dim if self.kind == "vae" else self.latent_dim
+        if self.arch == "mlp":
+            return _linear_count([N_PIXELS, *self.hidden, out]) + _linear_count(
+                [self.latent_dim, *reversed(self.hidden), N_PIXELS]
+            )
+        c1, c2 = self.channels
+        convs = 2 * (16 * c1 + 16 * c1 * c2) + c1 + c2 + c1 + 1  # two convolutions and two transposed, 4x4 kernels
+        return convs + _linear_count([c2 * 49, 256, out]) + _linear_count([self.latent_dim, 256, c2 * 49])
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        d = dict(d)
-        for key in ("hidden", "channels"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d)
+        """The config a card's "model" (or a config.json's) describes; ConfigError with one sentence per problem."""
+        return from_dict(cls, d)
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
+def _linear_count(sizes: list[int]) -> int:
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
 
 
 def activation_name(name: str) -> str:

@@ -1,33 +1,27 @@
 """What a run is and where it goes: `TrainConfig` (the recipe, checked on creation), the run's folder name, and
-the checks that keep a run from writing into a folder that holds another model. Used by the training CLI
-(`vae.train`) and by the training page's job control (`vae.jobs`), so neither imports the other.
+the checks that keep a run from writing into a folder that holds another model. Used by the training command line
+(`vae.cli.train`) and by the training page's job control (`vae.jobs`), so neither imports the other.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from vae.checkpoint import RUN_FILES, TRAIN_STATE, checkpoint_name, holds_model, runs_root, train_progress
 from vae.data import DATASETS, dataset_name
-from vae.models import ConfigError, ModelConfig
+from vae.models import ModelConfig
+from vae.settings import ConfigError, from_dict, nested, problems, setting, to_dict
+
+CONFIG = "config.json"  # in a run's folder: the TrainConfig the training page started it with (`to_dict`)
 
 
 class RunFolderError(RuntimeError):
     """The run folder cannot be used as asked: it holds a model, holds no run to resume, or another run's."""
-
-
-def _whole(value: object, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _dataset_like(value: object) -> bool:
@@ -37,51 +31,102 @@ def _dataset_like(value: object) -> bool:
     return value in DATASETS or value.endswith(".npz") or "/" in value or os.sep in value or Path(value).is_dir()
 
 
+def dataset_argument(text: str) -> str:
+    """--dataset as TrainConfig records it: a built-in name as given, an existing path made absolute (so --resume
+    matches from any folder); anything else as given, for `resolve_dataset` to refuse in one sentence."""
+    path = Path(text).expanduser()
+    return str(path.resolve()) if text not in DATASETS and path.exists() else text
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run depends on besides its data; out-of-range settings raise ConfigError on creation."""
+    """Everything a run depends on besides its data; out-of-range settings raise ConfigError on creation.
 
-    dataset: str = "mnist"  # 'mnist', 'fashion-mnist', or the path of an .npz file or an IDX folder
-    model: ModelConfig = field(default_factory=ModelConfig)
-    epochs: int = 50
-    batch_size: int = 128
-    lr: float = 2e-3
-    beta: float = 1.0
-    seed: int = 0
-    schedule: str = "cosine"  # or "constant"
-    weight_decay: float = 0.0  # decoupled (AdamW); 0 is plain Adam
-    ema: float = 0.0  # decay of a moving average of the weights, which is what ships; 0: no average
-    output_bias: str = "data"  # "data": the decoder's output bias = logit of the mean image; "random": PyTorch's init
+    `to_dict` writes it as JSON values (a run's config.json, its card's "training"), `from_dict` reads it back.
+    """
+
+    dataset: str = setting(
+        "mnist",
+        "mnist, fashion-mnist, or your own data: an .npz file holding x_train and x_test (uint8, N×28×28, light on "
+        "dark) and optionally y_train, y_test and class_names, or a folder in the MNIST IDX layout",
+        valid=_dataset_like,
+        must="mnist, fashion-mnist, an .npz file or an IDX folder",
+        parse=dataset_argument,
+        metavar="NAME|PATH",
+        widget="dataset",
+    )
+    model: ModelConfig = nested(ModelConfig)
+    epochs: int = setting(50, "total epochs", minimum=1, maximum=1000)
+    batch_size: int = setting(128, "images per step", minimum=1, maximum=8192, step=32)
+    lr: float = setting(
+        2e-3,
+        "peak Adam learning rate, decayed by the schedule",
+        label="Learning rate",
+        minimum=0.0,
+        above=True,
+        maximum=1.0,
+        step=1e-3,
+        format="%.4f",
+    )
+    beta: float = setting(
+        1.0,
+        "weight of the KL term (VAE only)",
+        label="β (KL weight)",
+        minimum=0.0,
+        maximum=1000.0,
+        step=0.25,
+        applies=(("model.kind", "vae"),),
+    )
+    seed: int = setting(0, "random seed", minimum=0, maximum=2**31 - 1)
+    schedule: str = setting(
+        "cosine",
+        "learning-rate schedule: cosine decay to 0, or constant",
+        choices=("cosine", "constant"),
+        advanced=True,
+    )
+    weight_decay: float = setting(
+        0.0,
+        "decoupled weight decay of AdamW (0: plain Adam)",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+        format="%.4f",
+        advanced=True,
+    )
+    ema: float = setting(
+        0.0,
+        "ship a moving average of the weights with this decay, e.g. 0.999 (0: off)",
+        label="Weight average (EMA decay)",
+        minimum=0.0,
+        maximum=1.0,
+        below=True,
+        step=0.001,
+        format="%.4f",
+        metavar="DECAY",
+        advanced=True,
+    )
+    output_bias: str = setting(
+        "data",
+        "start the decoder's output bias at the mean training image (data) or at PyTorch's random init (random)",
+        label="Decoder output bias",
+        choices=("data", "random"),
+        titles=(("data", "Mean image"), ("random", "Random")),
+        advanced=True,
+    )
 
     def __post_init__(self) -> None:
-        checks = (
-            (
-                _dataset_like(self.dataset),
-                f"unknown dataset {self.dataset!r}; choose mnist, fashion-mnist, an .npz file or an IDX folder",
-            ),
-            (isinstance(self.model, ModelConfig), f"model must be a ModelConfig, not {self.model!r}"),
-            (_whole(self.epochs, 1), f"epochs must be a whole number of at least 1, not {self.epochs!r}"),
-            (_whole(self.batch_size, 1), f"batch_size must be a whole number of at least 1, not {self.batch_size!r}"),
-            (_number(self.lr) and self.lr > 0, f"lr must be a positive number, not {self.lr!r}"),
-            (_number(self.beta) and self.beta >= 0, f"beta must be a number of at least 0, not {self.beta!r}"),
-            (_whole(self.seed, 0), f"seed must be a whole number of at least 0, not {self.seed!r}"),
-            (self.schedule in ("cosine", "constant"), f"unknown schedule {self.schedule!r}; choose cosine or constant"),
-            (
-                _number(self.weight_decay) and self.weight_decay >= 0,
-                f"weight_decay must be a number of at least 0, not {self.weight_decay!r}",
-            ),
-            (_number(self.ema) and 0 <= self.ema < 1, f"ema must be at least 0 and below 1, not {self.ema!r}"),
-            (
-                self.output_bias in ("data", "random"),
-                f"unknown output_bias {self.output_bias!r}; choose data or random",
-            ),
-        )
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        found = problems(self)
+        if found:
+            raise ConfigError(found)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "model": self.model.to_dict()}
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The config a config.json (as `to_dict` writes it) or a card's "training" describes; ConfigError with one
+        sentence per problem."""
+        return from_dict(cls, d)
 
 
 _NAME_TAGS = {"epochs": "e", "batch_size": "bs", "lr": "lr", "weight_decay": "wd", "ema": "ema", "seed": "seed"}

@@ -1,22 +1,16 @@
-"""Train a VAE or autoencoder: `python -m vae.train --dataset mnist --model vae --latent-dim 2`.
+"""The training loop: `train` a VAE or autoencoder of a `TrainConfig` into a run folder, epoch by epoch.
 
 The dataset is MNIST, Fashion-MNIST or the user's own (an .npz file or an IDX folder, see `vae.data`); the device
-is the CPU or a GPU (`--device`, see `vae.devices`).
-
-Every run gets a new folder under runs/ ($VAE_RUNS), named for its settings and the time; no run writes into
-a folder that holds a model unless told to continue it (--resume) or replace it (--overwrite). Data stays in
-memory as uint8 tensors; each epoch ends with an atomic checkpoint write, so a kill loses at most the epoch in
-progress and `--resume` continues bit-for-bit from the last one. A finished run also writes its atlas.
+is the CPU or a GPU (see `vae.devices`). Data stays in memory as uint8 tensors; each epoch ends with an atomic
+checkpoint write, so a kill loses at most the epoch in progress and a resumed run continues bit-for-bit from the
+last one. The command line (`python -m vae.train`, the atlas, the run's folder) is `vae.cli.train`.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import copy
 import math
 import platform
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -26,35 +20,21 @@ import torch
 from tqdm import tqdm
 
 from vae import __version__
-from vae.atlas import write_atlas
 from vae.checkpoint import (
     CARD,
-    TRAIN_STATE,
     WEIGHTS,
-    CheckpointError,
     load_model,
     load_train_state,
     save_train_state,
     save_weights,
     write_json,
 )
-from vae.cli import ArgumentParser
-from vae.data import (
-    DATASETS,
-    DatasetFormatError,
-    DatasetMissingError,
-    DatasetSpec,
-    Split,
-    load_split,
-    other_dataset,
-    resolve_dataset,
-)
-from vae.devices import DEVICES, DeviceError, resolve_device
+from vae.data import DatasetSpec, Split, resolve_dataset
 from vae.evaluate import evaluate
 from vae.live import LiveWriter
-from vae.models import ConfigError, Model, ModelConfig, build_model
+from vae.models import Model, build_model
 from vae.objectives import neg_elbo
-from vae.runs import RunFolderError, TrainConfig, new_run_folder, prepare_run_folder
+from vae.runs import TrainConfig, prepare_run_folder
 
 
 class TrainingDiverged(RuntimeError):
@@ -187,7 +167,7 @@ def train(
 
     `out` must not hold a model unless `resume` (continue the run there) or `overwrite` (replace it); see
     `prepare_run_folder`. `dataset` is `resolve_dataset(config.dataset)` where the caller has it already, `data`
-    its (train, test) splits. The atlas is not built here: `main` (the command line) builds it after training.
+    its (train, test) splits. The atlas is not built here: the command line (`vae.cli.train`) builds it after training.
     `observer` (`--live`) is told of every step, every epoch's end and the evaluation.
     """
     out, device = Path(out), torch.device(device)
@@ -236,222 +216,7 @@ def train(
     return card
 
 
-def _parser() -> ArgumentParser:
-    d, m = TrainConfig(), ModelConfig()
-    p = ArgumentParser(
-        prog="python -m vae.train",
-        description="Train a VAE (or a plain autoencoder) on MNIST, Fashion-MNIST or your own data, on the CPU or a "
-        "GPU. Each run gets a new folder under $VAE_RUNS (default ./runs), named for its settings and the time, e.g. "
-        "runs/mnist-vae-z2-b0.5-20261129-2150-3f2a; a checkpoint is written after every epoch (Ctrl-C keeps the "
-        "last complete one), and a finished run writes its atlas, so the app can open it at once. For MNIST and "
-        "Fashion-MNIST both datasets' test splits must be on disk or downloadable (the atlas scores the other one "
-        "too); for your own data the atlas scores MNIST or Fashion-MNIST where one is on disk.",
-        epilog="Example: python -m vae.train --dataset mnist --model vae --latent-dim 2 --epochs 10",
-    )
-    p.add_argument(
-        "--dataset",
-        type=_dataset_arg,
-        default=d.dataset,
-        metavar="NAME|PATH",
-        help="mnist, fashion-mnist, or your own data: an .npz file holding x_train and x_test (uint8, N×28×28, light "
-        "on dark) and optionally y_train, y_test and class_names, or a folder in the MNIST IDX layout "
-        "(default: %(default)s)",
-    )
-    p.add_argument("--model", choices=("vae", "ae"), default=m.kind, help="vae or plain autoencoder (default: vae)")
-    p.add_argument("--arch", choices=("mlp", "conv"), default=m.arch, help="network type (default: %(default)s)")
-    p.add_argument("--latent-dim", type=int, default=m.latent_dim, help="size of the latent code (default: 2)")
-    p.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=list(m.hidden),
-        metavar="N",
-        help="MLP layer widths, input side first (default: %(default)s)",
-    )
-    p.add_argument(
-        "--channels",
-        type=int,
-        nargs=2,
-        default=list(m.channels),
-        metavar="N",
-        help="conv channels, input side first (default: %(default)s)",
-    )
-    p.add_argument("--epochs", type=int, default=d.epochs, help="total epochs (default: %(default)s)")
-    p.add_argument("--beta", type=float, default=d.beta, help="weight of the KL term (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="default: %(default)s")
-    p.add_argument(
-        "--lr", type=float, default=d.lr, help="peak Adam learning rate, cosine-decayed (default: %(default)s)"
-    )
-    p.add_argument(
-        "--schedule",
-        choices=("cosine", "constant"),
-        default=d.schedule,
-        help="learning-rate schedule (default: %(default)s)",
-    )
-    p.add_argument(
-        "--weight-decay",
-        type=float,
-        default=d.weight_decay,
-        help="decoupled weight decay of AdamW (default: %(default)s, plain Adam)",
-    )
-    p.add_argument(
-        "--ema",
-        type=float,
-        default=d.ema,
-        metavar="DECAY",
-        help="ship a moving average of the weights, e.g. 0.999 (default: 0, off)",
-    )
-    p.add_argument(
-        "--output-bias",
-        choices=("data", "random"),
-        default=d.output_bias,
-        help="start the decoder's output bias at the mean training image (data) or at PyTorch's "
-        "random init (default: %(default)s)",
-    )
-    p.add_argument(
-        "--activation",
-        choices=("relu", "elu"),
-        default=m.activation,
-        help="nonlinearity between layers (default: %(default)s)",
-    )
-    p.add_argument("--data-dir", help="root of MNIST and Fashion-MNIST (default: $VAE_DATA_DIR or ./data)")
-    p.add_argument(
-        "--device",
-        choices=DEVICES,
-        default="auto",
-        help="where to train: auto (a GPU where PyTorch sees one, else the CPU), cpu, cuda or mps (default: auto)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="train into this folder instead of a new one under $VAE_RUNS; refused if it already "
-        "holds a model, unless --resume or --overwrite",
-    )
-    existing = p.add_mutually_exclusive_group()
-    existing.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out DIR (required) from its last complete epoch; give the settings it was "
-        "started with",
-    )
-    existing.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the model in --out DIR: its weights, card, atlas and training state are "
-        "deleted before training starts",
-    )
-    p.add_argument("--iwae-k", type=int, default=100, help="importance samples for the final -log p(x) (default 100)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's, one per core)")
-    p.add_argument(
-        "--live",
-        action="store_true",
-        help="keep live.json and live_map.npz in the run folder up to date (progress, loss curve, latent map of 2,000 "
-        "test images, prior samples; see vae/live.py) for the app's training page, and stop as on Ctrl-C when the "
-        "process that started this one exits",
-    )
-    return p
+if __name__ == "__main__":  # `python -m vae.train`: the command line is vae.cli.train
+    from vae.cli.train import main
 
-
-def _dataset_arg(text: str) -> str:
-    """--dataset as TrainConfig records it: a built-in name as given, an existing path made absolute (so --resume
-    matches from any folder); anything else as given, for `resolve_dataset` to refuse in one sentence."""
-    path = Path(text).expanduser()
-    return str(path.resolve()) if text not in DATASETS and path.exists() else text
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig that parsed command-line arguments ask for (ConfigError when a value is out of range)."""
-    model = ModelConfig(
-        kind=args.model,
-        arch=args.arch,
-        latent_dim=args.latent_dim,
-        hidden=tuple(args.hidden),
-        channels=tuple(args.channels),
-        activation=args.activation,
-    )
-    return TrainConfig(
-        dataset=args.dataset,
-        model=model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        beta=args.beta,
-        seed=args.seed,
-        schedule=args.schedule,
-        weight_decay=args.weight_decay,
-        ema=args.ema,
-        output_bias=args.output_bias,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = _parser()
-    args = p.parse_args(argv)
-    if args.iwae_k < 0:
-        p.error("--iwae-k must be 0 or more")
-    if args.resume and args.out is None:
-        p.error("--resume needs --out DIR, the folder of the run to continue")
-    if args.threads is not None:
-        if args.threads < 1:
-            p.error("--threads must be 1 or more")
-        torch.set_num_threads(args.threads)
-    try:
-        config = config_from_args(args)
-        device = resolve_device(args.device)
-    except (ConfigError, DeviceError) as err:
-        p.error(str(err).rstrip("."))
-    out: Path | None = args.out
-    # Ctrl-C and `vae.jobs.stop` (SIGINT) stop a run even where the shell that started it ignores SIGINT, as it does
-    # for a job started in the background (`nohup streamlit run app.py &`); Python leaves an ignored SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        dataset = resolve_dataset(config.dataset)
-        data = dataset.split(True, args.data_dir), dataset.split(False, args.data_dir)
-        if dataset.source is None:  # the atlas needs the other one: fail before training, not after
-            load_split(other_dataset(dataset.name), False, args.data_dir)
-        if out is None:
-            out = new_run_folder(config)
-        with LiveWriter(out, data[1], config, dataset.class_names) if args.live else contextlib.nullcontext() as live:
-            card = train(
-                config,
-                out,
-                args.resume,
-                args.overwrite,
-                data=data,
-                iwae_k=args.iwae_k,
-                progress=not args.quiet,
-                dataset=dataset,
-                device=device,
-                observer=live,
-            )
-            atlas = write_atlas(out, args.data_dir)
-    except RunFolderError as err:
-        p.error(str(err).rstrip("."))
-    except (DatasetMissingError, DatasetFormatError, CheckpointError, TrainingDiverged) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        if out is not None and (out / TRAIN_STATE).exists():
-            print(
-                f"\ninterrupted; {out} holds the last complete epoch: continue with the same command and "
-                f"--out {out} --resume.",
-                file=sys.stderr,
-            )
-        else:
-            if out is not None and args.out is None:
-                with contextlib.suppress(OSError):
-                    out.rmdir()  # the new run's folder, still empty
-            print("\ninterrupted before the first epoch ended; nothing was saved.", file=sys.stderr)
-        return 130
-    metrics = ", ".join(f"{k} {v:.2f}" for k, v in card["metrics"].items() if isinstance(v, float))
-    print(f"saved {out} (model, card and atlas) after {card['training']['wall_time_s']:.0f} s: {metrics}")
-    if "ood_complexity" not in atlas:
-        print("Neither MNIST nor Fashion-MNIST is on disk, so the atlas scores no other dataset (no detection rate).")
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from vae import evaluate as evaluate_cli
 from vae.checkpoint import ATLAS, CARD, WEIGHTS, load_atlas, load_model
+from vae.cli import evaluate as evaluate_cli
 from vae.zoo import SHIPPED
 
 # Test-split negative ELBO of a plain MLP VAE (784-512-256-z, Adam 1e-3, batch 128, 30 epochs), from issue 2,

@@ -88,7 +88,7 @@ def read_card(folder: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path} is not a valid model card ({err}); restore it from git.") from None
     except ConfigError as err:  # an unknown kind, architecture or activation
-        raise CheckpointError(f"{path} describes a model this version cannot build ({err}).") from None
+        raise CheckpointError(f"{path} describes a model this version cannot build ({str(err).rstrip('.')}).") from None
     except ValueError as err:  # a dataset it does not say where to find
         raise CheckpointError(f"{path} is not a valid model card ({err}); restore it from git.") from None
     return card
@@ -129,7 +129,9 @@ def check_weights(folder: str | os.PathLike, card: dict) -> ModelConfig:
     try:
         config = ModelConfig.from_dict(card["model"])
     except (ConfigError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{folder / CARD} describes a model this version cannot build ({err}).") from None
+        raise CheckpointError(
+            f"{folder / CARD} describes a model this version cannot build ({str(err).rstrip('.')})."
+        ) from None
     shapes = weight_shapes(folder)
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}

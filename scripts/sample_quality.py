@@ -74,6 +74,7 @@ def table(data_dir: str | None, root: Path, n: int) -> None:
     from vae.holes import prior_gap
     from vae.samplers import fit_gmm, sample_gmm, sample_prior, train_codes
 
+    start = time.perf_counter()
     print("| model | prior gap | sampler | confidence | coverage (nats) | Fréchet | prior / GMM |")
     print("|---|---|---|---|---|---|---|")
     for folder in find_checkpoints(root):
@@ -83,7 +84,7 @@ def table(data_dir: str | None, root: Path, n: int) -> None:
         reference = reference_stats(net, dataset, data_dir)
         model, _ = load_model(folder)
         gap = prior_gap(load_atlas(folder))
-        gap_text = f"MMD² {gap['mmd2']:.3f}" + (f", KL {gap['kl']:.2f} nats" if "kl" in gap else "")
+        gap_text = f"MMD² {gap['mmd2']:.4f}" + (f", KL {gap['kl']:.2f} nats" if "kl" in gap else "")
         gmm = fit_gmm(train_codes(model, load_split(dataset, True, data_dir)))
         prior = score_samples(net, decode(model, sample_prior(model, n, seed=1)), reference)
         mixture = score_samples(net, decode(model, sample_gmm(gmm, n, seed=1)), reference)
@@ -93,6 +94,7 @@ def table(data_dir: str | None, root: Path, n: int) -> None:
             last = f"{ratio:.2f}×" if name.startswith("prior") else ""
             print(f"| {first} | {name} | {q.confidence:.3f} | {q.coverage:.3f} | {q.frechet:.2f} | {last} |")
         sys.stdout.flush()
+    print(f"({n:,} samples per model and sampler; {time.perf_counter() - start:.0f} s)", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

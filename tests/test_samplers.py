@@ -88,17 +88,21 @@ def test_prior_samples_have_the_models_latent_size(checkpoints_dir):
     np.testing.assert_array_equal(codes, sample_prior(model, 500, seed=3))
 
 
+GOALS = {"ae": 3.0, "vae": 1.05}  # the goal: the mixture ≥ 3× better for the z = 16 AEs, ≥ 5 % for the VAEs
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(GOALS))
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
-def test_the_mixture_beats_the_prior_on_the_frechet_distance_for_the_z16_autoencoder(
-    checkpoints_dir, data_dir, dataset
+def test_the_mixture_beats_the_prior_on_the_frechet_distance_for_the_z16_models(
+    checkpoints_dir, data_dir, dataset, kind
 ):
     torch.set_num_threads(1)
-    model, _ = load_model(checkpoints_dir / f"{dataset}-ae-z16")
+    model, _ = load_model(checkpoints_dir / f"{dataset}-{kind}-z16")
     gmm = fit_gmm(train_codes(model, load_split(dataset, True, data_dir)))
     net = load_classifier(dataset)
     reference = reference_stats(net, dataset, str(data_dir))
     prior = score_samples(net, decode(model, sample_prior(model, 2000, seed=1)), reference)
     mixture = score_samples(net, decode(model, sample_gmm(gmm, 2000, seed=1)), reference)
-    assert mixture.frechet * 3 < prior.frechet, (prior, mixture)
-    assert mixture.coverage > prior.coverage - 0.05
+    assert mixture.frechet * GOALS[kind] < prior.frechet, (prior, mixture)
+    assert mixture.confidence > prior.confidence

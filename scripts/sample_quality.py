@@ -16,13 +16,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vae.checkpoint import find_checkpoints, load_atlas, load_model, read_card, write_json  # noqa: E402
+from vae.checkpoint import CheckpointError, find_checkpoints, load_atlas, load_model, read_card, write_json  # noqa: E402
 from vae.cli import ArgumentParser  # noqa: E402
-from vae.data import DATASETS, dataset_of, load_split  # noqa: E402
+from vae.data import DATASETS, DatasetFormatError, DatasetMissingError, dataset_of, load_split  # noqa: E402
 from vae.latent import decode  # noqa: E402
 from vae.quality import (  # noqa: E402
     CARD_NAME,
     CLASSIFIERS,
+    ClassifierError,
     accuracy,
     architecture,
     classifier_path,
@@ -110,11 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=SAMPLES, help="samples per model and sampler (table)")
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"), help="models to score (table)")
     args = p.parse_args(argv)
+    if args.epochs < 1 or args.samples < 2:
+        p.error("--epochs must be at least 1 and --samples at least 2")
     torch.set_num_threads(1)
-    if args.command == "train":
-        train(args.data_dir, CLASSIFIERS, args.epochs)
-    else:
-        table(args.data_dir, args.checkpoints, args.samples)
+    try:
+        if args.command == "train":
+            train(args.data_dir, CLASSIFIERS, args.epochs)
+        else:
+            table(args.data_dir, args.checkpoints, args.samples)
+    except (CheckpointError, ClassifierError, DatasetMissingError, DatasetFormatError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -88,6 +88,15 @@ def test_prior_samples_have_the_models_latent_size(checkpoints_dir):
     np.testing.assert_array_equal(codes, sample_prior(model, 500, seed=3))
 
 
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (the machine is shared), the former count restored after it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 GOALS = {"ae": 3.0, "vae": 1.05}  # the issue's goal: the mixture ≥ 3× better for the z = 16 AEs, ≥ 5 % for the VAEs
 
 
@@ -95,9 +104,8 @@ GOALS = {"ae": 3.0, "vae": 1.05}  # the issue's goal: the mixture ≥ 3× better
 @pytest.mark.parametrize("kind", sorted(GOALS))
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_the_mixture_beats_the_prior_on_the_frechet_distance_for_the_z16_models(
-    checkpoints_dir, data_dir, dataset, kind
+    one_thread, checkpoints_dir, data_dir, dataset, kind
 ):
-    torch.set_num_threads(1)
     model, _ = load_model(checkpoints_dir / f"{dataset}-{kind}-z16")
     gmm = fit_gmm(train_codes(model, load_split(dataset, True, data_dir)))
     net = load_classifier(dataset)

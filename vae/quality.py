@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,16 +193,18 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
     return max(d, 0.0)
 
 
-_REFERENCE: dict[tuple[str, str], FeatureStats] = {}
+_REFERENCE: weakref.WeakKeyDictionary[Classifier, dict[tuple[str, str], FeatureStats]] = weakref.WeakKeyDictionary()
 
 
 def reference_stats(net: Classifier, dataset: str, data_dir: str | None = None) -> FeatureStats:
-    """Feature statistics of the real test split of `dataset` (kept per dataset and data root for the process)."""
+    """Feature statistics of the real test split of `dataset` under `net` (kept per classifier, dataset and data root
+    while the classifier lives)."""
+    known = _REFERENCE.setdefault(net, {})
     key = (dataset, str(data_dir))
-    if key not in _REFERENCE:
+    if key not in known:
         _, feats = classify(net, load_split(dataset, False, data_dir).as_float())
-        _REFERENCE[key] = FeatureStats.of(feats)
-    return _REFERENCE[key]
+        known[key] = FeatureStats.of(feats)
+    return known[key]
 
 
 @dataclass(frozen=True)

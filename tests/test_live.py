@@ -546,3 +546,28 @@ def test_a_killed_server_leaves_a_resumable_run(tmp_path, digits_npz, data_dir, 
     _wait(lambda: not jobs.current_job(tmp_path).alive)  # the run noticed and stopped as on Ctrl-C
     assert read_live(job.folder).state == STOPPED
     assert jobs.resumable_runs(tmp_path) == [job.folder]
+
+
+@pytest.mark.slow
+def test_a_command_line_run_takes_the_lock_refuses_a_second_and_stops_on_request(tmp_path, digits_npz, data_dir):
+    env = {**os.environ, "VAE_RUNS": str(tmp_path), "VAE_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "vae.train", "--dataset", str(digits_npz), "--hidden", "32", "--quiet"]
+    command += ["--threads", "1", "--iwae-k", "0"]
+    first = subprocess.Popen([*command, "--epochs", "400"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: (job := jobs.active_job(tmp_path)) is not None and job.pid == first.pid)
+        job = jobs.active_job(tmp_path)
+        assert job.process_start == jobs.process_start(first.pid) and job.host == socket.gethostname()
+        second = subprocess.run([*command, "--epochs", "1"], env=env, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines()[-1] == f"error: {jobs._busy_sentence(job)}"
+        assert [p for p in tmp_path.iterdir() if p.is_dir()] == [job.folder]  # the refused run left no folder
+        _wait(lambda: (job.folder / TRAIN_STATE).exists())  # an epoch is kept
+        assert jobs.stop(tmp_path) == job
+        assert first.wait(timeout=120) == 130 and "interrupted;" in first.stderr.read()
+    finally:
+        first.kill()
+        first.wait()
+    assert jobs.active_job(tmp_path) is None and not (job.folder / STOP).exists()
+    card = read_card(job.folder)
+    assert card["metrics"] is None and card["training"]["epochs_done"] >= 1 and (job.folder / TRAIN_STATE).exists()

@@ -418,7 +418,7 @@ def test_at_most_max_runs_are_kept_the_oldest_that_cannot_resume_going_first(tmp
     assert [p.name for p in gone] == ["old-done", "newer-done"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["diverged", "linked", "oldest-stopped"]
     assert jobs.make_room(tmp_path, 3) == []  # two kept, room for the third
-    with pytest.raises(jobs.NotAllowedError, match="^This server keeps at most 1 runs and the others can still be"):
+    with pytest.raises(jobs.NotAllowedError, match="^This server keeps at most 1 run and the others can still be"):
         jobs.make_room(tmp_path, 1)  # both would have to go, and the stopped one cannot: refused, nothing deleted
     assert sorted(p.name for p in tmp_path.iterdir()) == ["diverged", "linked", "oldest-stopped"]
     assert [p.name for p in jobs.make_room(tmp_path, 2)] == ["diverged"]

@@ -325,6 +325,10 @@ def _policy_problem(config: TrainConfig, policy: ServerPolicy) -> str | None:
     return None
 
 
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 def run_folders(root: str | os.PathLike | None = None) -> list[Path]:
     """The run folders under `root`: its folders, not hidden and not links, oldest activity first."""
     root = Path(root or runs_root())
@@ -353,7 +357,7 @@ def make_room(root: Path, max_runs: int) -> list[Path]:
     gone = [folder for folder in folders if folder.resolve() not in keep][:excess]
     if len(gone) < excess:
         raise NotAllowedError(
-            f"This server keeps at most {max_runs} runs and the others can still be resumed, so none can make room: "
+            f"This server keeps at most {_runs(max_runs)} and the others can still be resumed, so none can make room: "
             "resume one to its end first."
         )
     for folder in gone:
@@ -387,7 +391,7 @@ def start(
         used = runs_started_by(owner, root)
         if policy.runs_per_session is not None and owner is not None and used >= policy.runs_per_session:
             raise NotAllowedError(
-                f"You have started {used} runs, as many as this server allows one visitor; "
+                f"You have started {_runs(used)}, as many as this server allows one visitor; "
                 "every trained model can still be explored."
             )
         if policy.max_runs is not None:

@@ -71,8 +71,8 @@ def _server_dataset(spec: FieldSpec, policy: ServerPolicy) -> str:
         key="train_dataset",
         help="MNIST, Fashion-MNIST or one of this server's own datasets.",
     )
-    if choice in DATASETS or choice.removeprefix(SERVER_DATA) not in own:
-        return choice if choice in DATASETS else spec.default
+    if choice in DATASETS:
+        return choice
     return str(own[choice.removeprefix(SERVER_DATA)].resolve())
 
 
@@ -284,7 +284,7 @@ def resume_button(folder: Path, key: str, policy: ServerPolicy, owner: str | Non
             st.rerun(scope="fragment")
 
 
-def mine(folder_owner: str | None, policy: ServerPolicy, owner: str | None) -> bool:
+def may_control(folder_owner: str | None, policy: ServerPolicy, owner: str | None) -> bool:
     """Whether this session may stop or resume a run whose owner hash is `folder_owner`: any run in personal mode,
     only its own in shared mode."""
     return not policy.owned_runs or (owner is not None and folder_owner == jobs.owner_tag(owner))
@@ -293,7 +293,7 @@ def mine(folder_owner: str | None, policy: ServerPolicy, owner: str | None) -> b
 @st.fragment(run_every=REFRESH_S)
 def live_panel(policy: ServerPolicy, owner: str | None) -> None:
     job = jobs.current_job()
-    resumable = [folder for folder in jobs.resumable_runs() if mine(jobs.run_owner(folder), policy, owner)]
+    resumable = [folder for folder in jobs.resumable_runs() if may_control(jobs.run_owner(folder), policy, owner)]
     if job is None:
         st.info("No run yet: choose the settings and press **Start**.", icon=":material/model_training:")
     else:
@@ -301,7 +301,7 @@ def live_panel(policy: ServerPolicy, owner: str | None) -> None:
         if job.alive:
             title, stop = st.columns([5, 1], vertical_alignment="center")
             title.markdown(f"#### Training {job.name}")
-            if not mine(job.owner, policy, owner):
+            if not may_control(job.owner, policy, owner):
                 st.caption("Another visitor started this run: you can watch it, and only they can stop it.")
             elif stop.button("Stop", key="train_stop", icon=":material/stop:"):
                 try:
@@ -335,12 +335,12 @@ def live_panel(policy: ServerPolicy, owner: str | None) -> None:
 
 inside_app()
 st.title("Train a model", anchor=False)
-st.caption(
-    f"Runs go to `{runs_root()}` (`$VAE_RUNS`), one at a time, each in a process of its own: the other pages stay "
-    "usable meanwhile, and this page can be closed and opened again. The defaults train an MNIST VAE with a 2-D "
-    "latent space in about half a minute."
-)
 policy, owner = current_policy(), session_owner()
+where = "Runs are kept on this server" if policy.shared else f"Runs go to `{runs_root()}` (`$VAE_RUNS`)"
+st.caption(
+    f"{where}, one at a time, each in a process of its own: the other pages stay usable meanwhile, and this page can "
+    "be closed and opened again. The defaults train an MNIST VAE with a 2-D latent space in about half a minute."
+)
 form, panel = st.columns([1, 2.4], gap="large")
 with form:
     if not policy.training:

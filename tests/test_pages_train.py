@@ -62,6 +62,7 @@ def test_in_shared_mode_datasets_are_chosen_by_name_and_no_path_is_typed(runs, m
     dataset = at.selectbox(key="train_dataset")
     assert dataset.options == ["MNIST", "Fashion-MNIST", "letters", "shapes"]
     assert [t.label for t in at.text_input if t.label == "Path of your dataset"] == []
+    assert not any(str(runs) in c or str(own) in c for c in texts(at, "caption"))  # no server path shown either
     dataset.set_value("server:shapes").run()
     assert not at.exception and [t.label for t in at.text_input if t.label == "Path of your dataset"] == []
     monkeypatch.setenv("VAE_MODE", "personal")  # today's page: a path field for one's own data

@@ -117,7 +117,7 @@ def process_start(pid: int) -> str | None:
 
 
 def owner_tag(owner: str | None) -> str | None:
-    """What a run folder and the lock record of `owner` (a session's id): a hash, so the id itself never lands on
+    """What a run folder and the lock record keep of `owner` (a session's id): a hash, so the id itself never lands on
     the shared disk; None for no owner."""
     if owner is None:
         return None

@@ -3,6 +3,11 @@ its progress, the loss split into reconstruction and KL, the latent map of 2,000
 samples. Stop keeps the last complete epoch, Resume continues it, and a finished run opens on the map in one click.
 Everything the panel shows is read from the run's folder, so a reload or a second tab finds the run again.
 
+On a shared server (`VAE_MODE=shared`, `vae.serving`) the page follows the server's policy: no path is typed (the
+server's own datasets are chosen by name), training may be off, the size cap and the visitor's run quota are
+checked before anything starts, and only the session that started a run sees its Stop and Resume; the others watch
+it. A runs folder that cannot be written is one sentence, and no Start.
+
 The form is generated from the settings' declarations (`vae.settings.form_fields`): each number input has the
 setting's bounds, each widget its help; a setting added to TrainConfig or ModelConfig appears here by itself."""
 
@@ -11,16 +16,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages.ui.navigation import inside_app
 from pages.ui.picker import KIND_TITLES
+from pages.ui.policy import current_policy
 from vae import figures, jobs, rendering, settings
 from vae.checkpoint import CheckpointError, runs_root
 from vae.data import DATASET_TITLES, DATASETS, DatasetFormatError, DatasetMissingError, resolve_dataset
 from vae.live import DONE, EVALUATING, FAILED, TRAINING, LiveView, read_live, read_live_map
+from vae.serving import ServerPolicy, own_datasets
 from vae.settings import ConfigError, FieldSpec
 
 OWN_DATA = "own"
+SERVER_DATA = "server:"  # the choice of one of the shared server's own datasets: SERVER_DATA + its name
+REFUSED = (jobs.RunBusyError, jobs.NotAllowedError, jobs.NotYourRunError, jobs.RunsFolderError)
 REFRESH_S = 2.0  # how often the live panel rereads the run's files
 D = jobs.DEFAULTS
 FIELDS = settings.form_fields(D)  # the form: every setting of TrainConfig and ModelConfig, as declared there
@@ -44,8 +54,32 @@ def _whole_numbers(text: str, spec: FieldSpec) -> tuple[int, ...] | str:
     return values or f"{spec.label} must be whole numbers separated by commas, e.g. {example}."
 
 
-def _dataset(spec: FieldSpec, problems: list[str]) -> str:
+def session_owner() -> str | None:
+    """This browser session's id: the owner of the runs it starts (`vae.jobs` records only its hash)."""
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
+def _server_dataset(spec: FieldSpec, policy: ServerPolicy) -> str:
+    """Shared mode: MNIST, Fashion-MNIST or one of the server's own datasets, chosen by name (no path typed); the
+    chosen dataset's absolute path on the server for the latter."""
+    own = own_datasets(policy.own_data)
+    choice = st.selectbox(
+        spec.label,
+        [*DATASETS, *(SERVER_DATA + name for name in own)],
+        format_func=lambda d: DATASET_TITLES.get(d, d.removeprefix(SERVER_DATA)),
+        key="train_dataset",
+        help="MNIST, Fashion-MNIST or one of this server's own datasets.",
+    )
+    if choice in DATASETS:
+        return choice
+    return str(own[choice.removeprefix(SERVER_DATA)].resolve())
+
+
+def _dataset(spec: FieldSpec, problems: list[str], policy: ServerPolicy) -> str:
     """A built-in dataset, or the absolute path of the user's own (the run records where its data is)."""
+    if not policy.paths_from_browser:
+        return _server_dataset(spec, policy)
     choice = st.selectbox(
         spec.label,
         [*DATASETS, OWN_DATA],
@@ -105,14 +139,14 @@ def _widget(spec: FieldSpec, box, problems: list[str]):
     return box.text_input(spec.label, spec.default, key=key, help=help)
 
 
-def _fields(fields: list[FieldSpec], values: dict, problems: list[str]) -> None:
+def _fields(fields: list[FieldSpec], values: dict, problems: list[str], policy: ServerPolicy) -> None:
     """Render `fields` in order (numbers two to a row), each only where the settings it depends on ask for it."""
     row: list = []
     for spec in fields:
         if any(values.get(path, value) != value for path, value in spec.conditions):
             continue  # e.g. the hidden widths of a conv network: the defaults stand
         if spec.setting.widget == "dataset":
-            values[spec.path] = _dataset(spec, problems)
+            values[spec.path] = _dataset(spec, problems, policy)
             continue
         if spec.kind in ("int", "float"):
             row = row or list(st.columns(2))
@@ -122,17 +156,29 @@ def _fields(fields: list[FieldSpec], values: dict, problems: list[str]) -> None:
         values[spec.path] = _widget(spec, box, problems)
 
 
-def settings_form() -> tuple[dict, list[str]]:
+def settings_form(policy: ServerPolicy) -> tuple[dict, list[str]]:
     """The settings widgets: ({setting's path: value}, sentences on what cannot be read)."""
     values: dict = {}
     problems: list[str] = []
-    _fields([f for f in FIELDS if not f.setting.advanced], values, problems)
+    _fields([f for f in FIELDS if not f.setting.advanced], values, problems, policy)
     with st.expander("More settings"):
-        _fields([f for f in FIELDS if f.setting.advanced], values, problems)
+        _fields([f for f in FIELDS if f.setting.advanced], values, problems, policy)
     return values, problems
 
 
-def start_clicked(values: dict, problems: list[str]) -> None:
+def limits_caption(policy: ServerPolicy, owner: str | None) -> str | None:
+    """The server's limits as they apply to this visitor, in one line; None when it has none."""
+    parts = []
+    if policy.max_parameters is not None:
+        parts.append(f"networks up to {policy.max_parameters:,} weights")
+    if policy.max_epochs is not None:
+        parts.append(f"at most {policy.max_epochs} epochs")
+    if policy.runs_per_session is not None:
+        parts.append(f"{jobs.runs_started_by(owner)} of your {policy.runs_per_session} runs started")
+    return "This server trains " + "; ".join(parts) + "." if parts else None
+
+
+def start_clicked(values: dict, problems: list[str], policy: ServerPolicy, owner: str | None) -> None:
     """Check the settings (one sentence for each bad one) and start the run, unless one is training."""
     try:
         config = settings.replace_settings(D, values)
@@ -148,8 +194,8 @@ def start_clicked(values: dict, problems: list[str]) -> None:
     if problems:
         return
     try:
-        jobs.start(config, iwae_k=jobs.DEFAULT_IWAE_K)
-    except jobs.RunBusyError as err:
+        jobs.start(config, iwae_k=jobs.DEFAULT_IWAE_K, owner=owner, policy=policy)
+    except REFUSED as err:
         st.warning(str(err), icon=":material/hourglass_top:")
 
 
@@ -226,11 +272,11 @@ def outcome(job: jobs.Job, live: LiveView | None) -> None:
         st.info(f"Training {job.name} stopped; {kept}.", icon=":material/pause_circle:")
 
 
-def resume_button(folder: Path, key: str) -> None:
+def resume_button(folder: Path, key: str, policy: ServerPolicy, owner: str | None) -> None:
     if st.button("Resume", key=key, icon=":material/play_arrow:"):
         try:
-            jobs.resume(folder, iwae_k=jobs.DEFAULT_IWAE_K)
-        except jobs.RunBusyError as err:
+            jobs.resume(folder, iwae_k=jobs.DEFAULT_IWAE_K, owner=owner, policy=policy)
+        except REFUSED as err:
             st.warning(str(err), icon=":material/hourglass_top:")
         except (CheckpointError, TypeError, ValueError) as err:
             st.error(f"{folder} cannot be resumed: {err}", icon=":material/error:")
@@ -238,10 +284,16 @@ def resume_button(folder: Path, key: str) -> None:
             st.rerun(scope="fragment")
 
 
+def may_control(folder_owner: str | None, policy: ServerPolicy, owner: str | None) -> bool:
+    """Whether this session may stop or resume a run whose owner hash is `folder_owner`: any run in personal mode,
+    only its own in shared mode."""
+    return not policy.owned_runs or (owner is not None and folder_owner == jobs.owner_tag(owner))
+
+
 @st.fragment(run_every=REFRESH_S)
-def live_panel() -> None:
+def live_panel(policy: ServerPolicy, owner: str | None) -> None:
     job = jobs.current_job()
-    resumable = jobs.resumable_runs()
+    resumable = [folder for folder in jobs.resumable_runs() if may_control(jobs.run_owner(folder), policy, owner)]
     if job is None:
         st.info("No run yet: choose the settings and press **Start**.", icon=":material/model_training:")
     else:
@@ -249,9 +301,15 @@ def live_panel() -> None:
         if job.alive:
             title, stop = st.columns([5, 1], vertical_alignment="center")
             title.markdown(f"#### Training {job.name}")
-            if stop.button("Stop", key="train_stop", icon=":material/stop:"):
-                jobs.stop()
-                st.toast("Stopping: the last complete epoch is kept.")
+            if not may_control(job.owner, policy, owner):
+                st.caption("Another visitor started this run: you can watch it, and only they can stop it.")
+            elif stop.button("Stop", key="train_stop", icon=":material/stop:"):
+                try:
+                    jobs.stop(owner=owner, policy=policy)
+                except jobs.NotYourRunError as err:
+                    st.warning(str(err), icon=":material/block:")
+                else:
+                    st.toast("Stopping: the last complete epoch is kept.")
             if live is None:
                 st.progress(0.0, text="Starting: loading PyTorch and the data…")
             else:
@@ -260,7 +318,7 @@ def live_panel() -> None:
             st.markdown(f"#### {job.name}")
             outcome(job, live)
             if job.folder in resumable:
-                resume_button(job.folder, "train_resume")
+                resume_button(job.folder, "train_resume", policy, owner)
         if live is not None:
             charts(live, job.folder)
     others = [folder for folder in resumable if job is None or folder != job.folder]
@@ -272,20 +330,36 @@ def live_panel() -> None:
             done = f" · {live.epoch} of {live.epochs} epochs" if live is not None else ""
             name.markdown(f"`{folder.name}`{done}")
             with button:
-                resume_button(folder, f"train_resume_{folder.name}")
+                resume_button(folder, f"train_resume_{folder.name}", policy, owner)
 
 
 inside_app()
 st.title("Train a model", anchor=False)
+policy, owner = current_policy(), session_owner()
+where = "Runs are kept on this server" if policy.shared else f"Runs go to `{runs_root()}` (`$VAE_RUNS`)"
 st.caption(
-    f"Runs go to `{runs_root()}` (`$VAE_RUNS`), one at a time, each in a process of its own: the other pages stay "
-    "usable meanwhile, and this page can be closed and opened again. The defaults train an MNIST VAE with a 2-D "
-    "latent space in about half a minute."
+    f"{where}, one at a time, each in a process of its own: the other pages stay usable meanwhile, and this page can "
+    "be closed and opened again. The defaults train an MNIST VAE with a 2-D latent space in about half a minute."
 )
 form, panel = st.columns([1, 2.4], gap="large")
 with form:
-    values, problems = settings_form()
-    if st.button("Start", type="primary", icon=":material/play_arrow:", key="train_start", width="stretch"):
-        start_clicked(values, problems)
+    if not policy.training:
+        st.info("Training is off on this server; every trained model can still be explored.", icon=":material/block:")
+    else:
+        values, problems = settings_form(policy)
+        if (limits := limits_caption(policy, owner)) is not None:
+            st.caption(limits)
+        unwritable = jobs.runs_folder_problem()
+        if unwritable is not None:
+            st.warning(unwritable, icon=":material/folder_off:")
+        if st.button(
+            "Start",
+            type="primary",
+            icon=":material/play_arrow:",
+            key="train_start",
+            width="stretch",
+            disabled=unwritable is not None,
+        ):
+            start_clicked(values, problems, policy, owner)
 with panel:
-    live_panel()
+    live_panel(policy, owner)

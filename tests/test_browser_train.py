@@ -153,7 +153,9 @@ def test_a_reload_and_a_second_tab_reconnect_to_the_run_and_a_second_start_is_to
     set_up_run(other, str(digits_npz), epochs=400)
     assert training_header(other).inner_text() == training_header(page).inner_text()
     other.get_by_role("button", name="Start").click()
-    other.get_by_text(re.compile(r"A run is already training \(digits-vae-z2-.*one runs at a time")).wait_for()
+    other.get_by_text(
+        re.compile(r"A run is already training \(digits-vae-z2-.*one run at a time and queues none")
+    ).wait_for()
     assert len(run_folders(runs) - before) == 1  # the run, and no other
 
     main(page).get_by_role("button", name="Stop").click()  # not the toolbar's Stop of a running script

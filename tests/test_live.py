@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from vae.live import (
     DONE,
     FAILED,
     LIVE,
+    STOP,
     STOPPED,
     TRAINING,
     LiveWriter,
@@ -34,6 +36,7 @@ from vae.live import (
 )
 from vae.models import ConfigError, ModelConfig, build_model
 from vae.runs import CONFIG
+from vae.serving import ServerPolicy
 from vae.train import TrainConfig, TrainingDiverged, start_run, train_epoch
 
 SMALL = TrainConfig(model=ModelConfig(hidden=(32,)), epochs=2, batch_size=100)
@@ -231,9 +234,45 @@ def test_bad_settings_get_one_sentence_each():
     )
 
 
-def _lock(root: Path, pid: int, folder: Path) -> None:
+def _lock(root: Path, pid: int, folder: Path, **fields) -> None:
+    """A lock record as an older app or a dead run left it; `fields` add to or replace its own."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / jobs.LOCK).write_text(json.dumps({"pid": pid, "folder": str(folder), "started": time.time()}))
+    record = {"pid": pid, "folder": str(folder), "started": time.time(), **fields}
+    (root / jobs.LOCK).write_text(json.dumps(record))
+
+
+HOLDER = (
+    "import sys; from pathlib import Path; from vae import jobs\n"
+    "with jobs.hold(Path(sys.argv[1]), Path(sys.argv[2])):\n"
+    "    print('held', flush=True)\n"
+    "    sys.stdin.read()\n"  # until the test closes its end
+)
+
+
+class Holder:
+    """A process holding a runs root's lock as a command-line run does (`jobs.hold`), until `release`."""
+
+    def __init__(self, root: Path, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(folder), str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout.readline().strip() == "held"
+
+    def release(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture
+def holder(tmp_path):
+    held = Holder(tmp_path, tmp_path / "busy-run")
+    yield held
+    if held.proc.poll() is None:
+        held.release()
 
 
 def test_a_lock_left_by_a_dead_run_or_naming_another_program_is_ignored(tmp_path):
@@ -243,52 +282,161 @@ def test_a_lock_left_by_a_dead_run_or_naming_another_program_is_ignored(tmp_path
     job = jobs.current_job(tmp_path)
     assert job is not None and job.name == "old-run" and not job.alive
     assert jobs.active_job(tmp_path) is None
-    _lock(tmp_path, os.getpid(), tmp_path / "old-run")  # a number reused by a process that is no training run
+    _lock(tmp_path, os.getpid(), tmp_path / "old-run")  # a live process that holds no lock is no training run
     assert jobs.active_job(tmp_path) is None
 
 
-def test_a_second_start_is_refused_while_a_run_lives(tmp_path):
-    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "vae.train"])  # looks like a run
+def test_the_lock_records_the_process_its_start_time_and_host_and_goes_with_it(tmp_path, holder):
+    job = jobs.active_job(tmp_path)
+    assert job is not None and job.pid == holder.proc.pid and job.name == "busy-run"
+    stat = Path(f"/proc/{holder.proc.pid}/stat").read_text()
+    assert job.process_start == stat.rsplit(")", 1)[1].split()[19] == jobs.process_start(holder.proc.pid)
+    assert job.host == socket.gethostname() and job.owner is None
+    holder.release()
+    assert jobs.active_job(tmp_path) is None and not jobs.current_job(tmp_path).alive  # let go with the process
+
+
+def test_a_second_start_is_refused_while_a_run_lives(tmp_path, holder):
+    with pytest.raises(jobs.RunBusyError, match=r"A run is already training \(busy-run\); .*one run at a time"):
+        jobs.start(SMALL, tmp_path)
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["busy-run"]  # no folder made, nothing started
+    with pytest.raises(jobs.RunBusyError), jobs.hold(tmp_path / "second", tmp_path):  # nor a command-line run
+        pass
+    holder.release()
+    assert jobs.active_job(tmp_path) is None
+
+
+def test_stop_signals_only_the_process_whose_number_start_time_and_host_match(tmp_path, holder):
+    bystander = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
-        _lock(tmp_path, runner.pid, tmp_path / "busy-run")
-        with pytest.raises(jobs.RunBusyError, match=r"A run is already training \(busy-run\)"):
-            jobs.start(SMALL, tmp_path)
-        assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []  # no folder made, nothing started
+        start = jobs.process_start(bystander.pid)
+        folder = str(tmp_path / "busy-run")
+        for wrong in ({"process_start": str(int(start) + 1)}, {"process_start": start, "host": "another-host"}):
+            _lock(tmp_path, bystander.pid, folder, **{"host": socket.gethostname(), **wrong})
+            job = jobs.stop(tmp_path)
+            assert job is not None and job.pid == bystander.pid
+            assert (tmp_path / "busy-run" / STOP).exists()  # the request every host honours
+            assert bystander.poll() is None  # never signalled: not the process the record names
+        _lock(tmp_path, bystander.pid, folder, process_start=start, host=socket.gethostname())
+        jobs.stop(tmp_path)
+        assert bystander.wait(timeout=60) != 0  # the same process: SIGINT (KeyboardInterrupt) ended it
     finally:
-        runner.kill()
-        runner.wait()
-    assert jobs.active_job(tmp_path) is None
+        bystander.kill()
+        bystander.wait()
+
+
+def test_in_shared_mode_only_the_session_that_started_a_run_may_stop_or_resume_it(tmp_path, holder):
+    shared = ServerPolicy(mode="shared")
+    _lock(
+        tmp_path,
+        holder.proc.pid,
+        tmp_path / "busy-run",
+        process_start=jobs.process_start(holder.proc.pid),
+        host=socket.gethostname(),
+        owner=jobs.owner_tag("session-a"),
+    )
+    with pytest.raises(jobs.NotYourRunError, match=r"^Only the visitor who started busy-run can stop it\.$"):
+        jobs.stop(tmp_path, owner="session-b", policy=shared)
+    with pytest.raises(jobs.NotYourRunError):
+        jobs.stop(tmp_path, policy=shared)  # no session at all
+    assert not (tmp_path / "busy-run" / STOP).exists() and holder.proc.poll() is None
+    stopped = tmp_path / "stopped-run"
+    stopped.mkdir()
+    (stopped / jobs.OWNER).write_text(json.dumps({"owner": jobs.owner_tag("session-a")}))
+    with pytest.raises(jobs.NotYourRunError, match="can resume it"):
+        jobs.resume(stopped, tmp_path, owner="session-b", policy=shared)
+    assert jobs.stop(tmp_path, owner="session-a", policy=shared).name == "busy-run"
+    assert (tmp_path / "busy-run" / STOP).exists()
+    assert jobs.owner_tag("session-a") != jobs.owner_tag("session-b") and "session-a" not in jobs.owner_tag("session-a")
+
+
+def test_the_policy_refuses_a_run_over_its_caps_or_off_before_anything_starts(tmp_path, digits_npz):
+    capped = ServerPolicy(mode="shared", max_parameters=10_000, max_epochs=5)
+    with pytest.raises(
+        jobs.NotAllowedError, match=f"has {SMALL.model.parameter_count():,} weights; this server trains at most 10,000"
+    ):
+        jobs.start(SMALL, tmp_path, policy=capped)
+    with pytest.raises(jobs.NotAllowedError, match="at most 5 epochs a run, not 6"):
+        jobs.start(replace(SMALL, model=ModelConfig(hidden=(4,)), epochs=6), tmp_path, policy=capped)
+    with pytest.raises(jobs.NotAllowedError, match="^Training is off on this server.$"):
+        jobs.start(SMALL, tmp_path, policy=ServerPolicy(mode="shared", training=False))
+    with pytest.raises(jobs.NotAllowedError, match="datasets it offers by name"):  # a path never offered
+        jobs.start(replace(SMALL, dataset=str(digits_npz)), tmp_path, policy=ServerPolicy(mode="shared"))
+    assert list(tmp_path.iterdir()) == []  # nothing made
+
+
+def test_a_session_past_its_quota_is_refused(tmp_path):
+    for i in range(2):
+        folder = tmp_path / f"run-{i}"
+        folder.mkdir()
+        (folder / jobs.OWNER).write_text(json.dumps({"owner": jobs.owner_tag("session-a")}))
+    assert jobs.runs_started_by("session-a", tmp_path) == 2 and jobs.runs_started_by("session-b", tmp_path) == 0
+    with pytest.raises(jobs.NotAllowedError, match="^You have started 2 runs, as many as this server allows one"):
+        jobs.start(SMALL, tmp_path, owner="session-a", policy=ServerPolicy(mode="shared", runs_per_session=2))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["run-0", "run-1"]
+
+
+def _run_folder(root: Path, name: str, state: str, age: int, finished: bool = False, train_state: bool = True) -> Path:
+    """A run folder as a run leaves it (live.json, card, training state, atlas), last touched `age` s ago."""
+    folder = root / name
+    folder.mkdir()
+    (folder / LIVE).write_text(
+        json.dumps(
+            {
+                "state": state,
+                "name": name,
+                "kind": "vae",
+                "beta": 1,
+                "class_names": ["0"],
+                "epoch": 1,
+                "epochs": 2,
+                "step": 5,
+                "steps": 10,
+                "elapsed_s": 1,
+                "eta_s": None,
+                "first_step": 0,
+                "curve": {"step": [], "recon": [], "kl": []},
+            }
+        )
+    )
+    if train_state:
+        (folder / TRAIN_STATE).write_bytes(b"")
+    (folder / CARD).write_text(json.dumps({"metrics": {"neg_elbo": 1.0} if finished else None}))
+    if finished:
+        (folder / ATLAS).write_bytes(b"")
+    os.utime(folder, (time.time() - age, time.time() - age))
+    return folder
+
+
+def test_at_most_max_runs_are_kept_the_oldest_that_cannot_resume_going_first(tmp_path):
+    _run_folder(tmp_path, "old-done", DONE, age=400, finished=True, train_state=False)
+    _run_folder(tmp_path, "oldest-stopped", STOPPED, age=500)  # can still be resumed: kept
+    _run_folder(tmp_path, "newer-done", DONE, age=300, finished=True, train_state=False)
+    _run_folder(tmp_path, "diverged", FAILED, age=200)
+    (tmp_path / "linked").symlink_to(tmp_path / "diverged")  # a link is no run folder: never followed or deleted
+    gone = jobs.make_room(tmp_path, 3)  # room for one more beside at most two
+    assert [p.name for p in gone] == ["old-done", "newer-done"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["diverged", "linked", "oldest-stopped"]
+    assert jobs.make_room(tmp_path, 3) == []  # two kept, room for the third
+    with pytest.raises(jobs.NotAllowedError, match="^This server keeps at most 1 run and the others can still be"):
+        jobs.make_room(tmp_path, 1)  # both would have to go, and the stopped one cannot: refused, nothing deleted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["diverged", "linked", "oldest-stopped"]
+    assert [p.name for p in jobs.make_room(tmp_path, 2)] == ["diverged"]
+
+
+def test_an_unwritable_runs_folder_is_one_sentence_and_starts_nothing(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    root = tmp_path / "a-file" / "runs"  # mkdir fails even for root, unlike a folder without write permission
+    assert jobs.runs_folder_problem(root).startswith(f"The runs folder {root} cannot be written (Not a directory)")
+    assert jobs.runs_folder_problem(tmp_path / "runs") is None
+    with pytest.raises(jobs.RunsFolderError, match="cannot be written"):
+        jobs.start(SMALL, root)
+    assert jobs.current_job(root) is None and jobs.resumable_runs(root) == [] and jobs.stop(root) is None
 
 
 def test_resumable_runs_are_the_watched_unfinished_ones(tmp_path):
     def run(name: str, state: str, finished: bool = False, train_state: bool = True) -> Path:
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / LIVE).write_text(
-            json.dumps(
-                {
-                    "state": state,
-                    "name": name,
-                    "kind": "vae",
-                    "beta": 1,
-                    "class_names": ["0"],
-                    "epoch": 1,
-                    "epochs": 2,
-                    "step": 5,
-                    "steps": 10,
-                    "elapsed_s": 1,
-                    "eta_s": None,
-                    "first_step": 0,
-                    "curve": {"step": [], "recon": [], "kl": []},
-                }
-            )
-        )
-        if train_state:
-            (folder / TRAIN_STATE).write_bytes(b"")
-        (folder / CARD).write_text(json.dumps({"metrics": {"neg_elbo": 1.0} if finished else None}))
-        if finished:
-            (folder / ATLAS).write_bytes(b"")
-        return folder
+        return _run_folder(tmp_path, name, state, 0, finished, train_state)
 
     stopped, killed = run("stopped", STOPPED), run("killed", TRAINING)
     run("done", DONE, finished=True)
@@ -398,3 +546,28 @@ def test_a_killed_server_leaves_a_resumable_run(tmp_path, digits_npz, data_dir, 
     _wait(lambda: not jobs.current_job(tmp_path).alive)  # the run noticed and stopped as on Ctrl-C
     assert read_live(job.folder).state == STOPPED
     assert jobs.resumable_runs(tmp_path) == [job.folder]
+
+
+@pytest.mark.slow
+def test_a_command_line_run_takes_the_lock_refuses_a_second_and_stops_on_request(tmp_path, digits_npz, data_dir):
+    env = {**os.environ, "VAE_RUNS": str(tmp_path), "VAE_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "vae.train", "--dataset", str(digits_npz), "--hidden", "32", "--quiet"]
+    command += ["--threads", "1", "--iwae-k", "0"]
+    first = subprocess.Popen([*command, "--epochs", "400"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: (job := jobs.active_job(tmp_path)) is not None and job.pid == first.pid)
+        job = jobs.active_job(tmp_path)
+        assert job.process_start == jobs.process_start(first.pid) and job.host == socket.gethostname()
+        second = subprocess.run([*command, "--epochs", "1"], env=env, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines()[-1] == f"error: {jobs._busy_sentence(job)}"
+        assert [p for p in tmp_path.iterdir() if p.is_dir()] == [job.folder]  # the refused run left no folder
+        _wait(lambda: (job.folder / TRAIN_STATE).exists())  # an epoch is kept
+        assert jobs.stop(tmp_path) == job
+        assert first.wait(timeout=120) == 130 and "interrupted;" in first.stderr.read()
+    finally:
+        first.kill()
+        first.wait()
+    assert jobs.active_job(tmp_path) is None and not (job.folder / STOP).exists()
+    card = read_card(job.folder)
+    assert card["metrics"] is None and card["training"]["epochs_done"] >= 1 and (job.folder / TRAIN_STATE).exists()

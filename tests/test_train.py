@@ -3,6 +3,7 @@
 import hashlib
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from vae import jobs
 from vae.checkpoint import (
     ATLAS,
     CARD,
@@ -346,7 +348,7 @@ def test_a_default_run_leaves_checkpoints_untouched_and_writes_a_new_run_with_it
     assert train_cli.main([*ISSUE_RUN, "--data-dir", str(data_dir)]) == 0
     assert _hashes(tmp_path / "checkpoints") == before
 
-    [run] = (tmp_path / "runs").iterdir()
+    [run] = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]  # beside the lock files
     assert run.name.startswith("mnist-vae-z2-h32-e1-") and run.name in capsys.readouterr().out
     model, card = load_model(run)
     assert card["name"] == run.name and card["model"]["hidden"] == [32] and card["training"]["epochs_done"] == 1
@@ -359,6 +361,9 @@ def test_a_default_run_leaves_checkpoints_untouched_and_writes_a_new_run_with_it
             == hashlib.sha256((run / WEIGHTS).read_bytes()).hexdigest()
         )
     assert new_run_folder(ISSUE_CONFIG) != run  # the next run of the same command gets a folder of its own
+    assert not (run / TRAIN_STATE).exists()  # only --resume needs it; the run is finished
+    lock = jobs.current_job(tmp_path / "runs")  # it held the runs folder's lock as it trained
+    assert lock.folder == run.resolve() and lock.pid == os.getpid() and not lock.alive
 
 
 def test_out_to_a_folder_holding_a_model_is_refused_in_one_line_and_changes_nothing(
@@ -424,6 +429,7 @@ def test_the_cli_resumes_an_interrupted_run_and_writes_its_atlas(tmp_path, mnist
     card = read_card(run)
     assert card["training"]["epochs_done"] == 2 and [h["epoch"] for h in card["history"]] == [1, 2]
     assert load_atlas(run)["mu"].shape == (10_000, 2)
+    assert not (run / TRAIN_STATE).exists()  # finished: nothing left to resume
 
 
 def test_zoo_reproduces_the_shipped_models_random_output_bias(tmp_path):

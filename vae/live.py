@@ -8,6 +8,12 @@ A run trained with `python -m vae.train --live` keeps two files in its folder, e
   live_map.npz   the latent means of a fixed subset of up to 2,000 test images (projected on their top two principal
                  directions beyond 2-D), their labels, and 8 x 8 images decoded from the prior; rewritten every few
                  seconds and at the end of each epoch (`read_live_map`)
+
+and honours one more, written by others: `stop`, a request to stop (`vae.jobs.stop` writes it, from any host that
+shares the runs folder). Every run of the command line, watched or not, checks for it a few times a second between
+steps (`StopWatcher`) and then stops as on Ctrl-C, keeping its last complete epoch; a Ctrl-C (SIGINT) during the
+epochs is honoured at the same place, the next step, so a stop never falls between an epoch's checkpoint and its
+record here. A second Ctrl-C stops at once.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +51,8 @@ DONE = "done"
 STOPPED = "stopped"  # Ctrl-C, `vae.jobs.stop`, or the process that started it gone: the last complete epoch is kept
 FAILED = "failed"  # with the error's sentence (a NaN loss, missing data...)
 RUNNING_STATES = (TRAINING, EVALUATING, ATLAS_STATE)
+STOP = "stop"  # in a run's folder: a request to stop at the next step (its content is not read)
+STOP_CHECK_S = 0.2  # how often a training run looks for the stop file
 
 
 def map_subset(n_test: int, n: int = MAP_IMAGES) -> np.ndarray:
@@ -153,13 +160,90 @@ def read_live_map(folder: str | os.PathLike) -> LiveMap | None:
         return None
 
 
+def request_stop(folder: str | os.PathLike) -> None:
+    """Ask the run training in `folder` to stop at its next step (it keeps its last complete epoch)."""
+    write_json(Path(folder) / STOP, {"requested": time.time()})
+
+
+def clear_stop(folder: str | os.PathLike) -> None:
+    """Forget a stop request left in `folder` (before the run there starts or resumes)."""
+    (Path(folder) / STOP).unlink(missing_ok=True)
+
+
+@dataclass
+class StopWatcher:
+    """The observer of a run that nobody draws: it stops the run as Ctrl-C would (KeyboardInterrupt at a step
+    boundary) when its folder gets a stop file, when a SIGINT came during the epochs (`interrupt`, the handler the
+    command line installs), or, with `watch_parent`, when the process that started it has exited. `LiveWriter` keeps
+    one of these, so a watched run stops alike."""
+
+    folder: Path
+    watch_parent: bool = False
+    training: bool = False  # between `begin` and `evaluating`: a SIGINT waits for the next step
+    requested: bool = False
+    _last_check: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.folder = Path(self.folder)
+        self._parent = os.getppid()
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt when a stop was asked for (looks for the file at most every STOP_CHECK_S)."""
+        if self.requested:
+            raise KeyboardInterrupt
+        now = time.monotonic()
+        if now - self._last_check < STOP_CHECK_S:
+            return
+        self._last_check = now
+        if (self.folder / STOP).exists():
+            raise KeyboardInterrupt
+        if self.watch_parent and os.getppid() != self._parent:
+            raise KeyboardInterrupt  # nobody supervises the run any more: stop it as Ctrl-C does
+
+    def interrupt(self, signum, frame) -> None:
+        """The SIGINT handler: during the epochs, stop at the next step; otherwise (or the second time) at once."""
+        if self.training and not self.requested:
+            self.requested = True
+            return
+        raise KeyboardInterrupt
+
+    # --- the observer `vae.train.train` calls ---
+
+    def begin(self, model: Model, epochs_done: int, n_batches: int) -> None:
+        self.training = True
+        self._last_check = 0.0
+        self.check()
+
+    def step(self, model: Model, recon: torch.Tensor, kl: torch.Tensor) -> None:
+        self.check()
+
+    def epoch_done(self, model: Model, epochs_done: int) -> None:
+        pass
+
+    def evaluating(self) -> None:
+        self.training = False
+        if self.requested:  # asked for while the last epoch's checkpoint was written
+            raise KeyboardInterrupt
+
+    def evaluated(self, metrics: dict) -> None:
+        pass
+
+    def __enter__(self) -> StopWatcher:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        with contextlib.suppress(OSError):
+            clear_stop(self.folder)  # honoured (or moot: the run ended)
+
+
 @dataclass
 class LiveWriter:
     """The observer `vae.train.train` calls as a run goes (`--live`): writes live.json and live_map.npz.
 
     Use it as a context manager around training: leaving it records how the run ended: done, stopped
-    (KeyboardInterrupt: Ctrl-C, `stop`, or the supervising process gone) or failed (any other error, with its
-    sentence). It never touches the global random state, so a watched run trains bit-for-bit as an unwatched one.
+    (KeyboardInterrupt: Ctrl-C, a stop file, or the supervising process gone; see `StopWatcher`, whose `interrupt`
+    is its SIGINT handler too) or failed (any other error, with its sentence). It never touches the global random
+    state, so a watched run trains bit-for-bit as an unwatched one.
     """
 
     folder: Path
@@ -185,10 +269,14 @@ class LiveWriter:
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
-        self._parent = os.getppid()
+        self.stops = StopWatcher(self.folder, watch_parent=self.watch_parent)
         self._subset = torch.from_numpy(map_subset(len(self.test)))
         z = self.config.model.latent_dim
         self._prior = torch.from_numpy(prior_samples(PRIOR_GRID * PRIOR_GRID, z, seed=0))
+
+    def interrupt(self, signum, frame) -> None:
+        """The run's SIGINT handler (`StopWatcher.interrupt`)."""
+        self.stops.interrupt(signum, frame)
 
     # --- called by vae.train.train ---
 
@@ -209,6 +297,7 @@ class LiveWriter:
         self._t0 = time.perf_counter()
         self._write_map(model)
         self._write_json()
+        self.stops.begin(model, epochs_done, n_batches)
 
     def step(self, model: Model, recon: torch.Tensor, kl: torch.Tensor) -> None:
         """One optimizer step is done; `recon` and `kl` are the batch's means (0-d tensors, nats per image)."""
@@ -218,8 +307,7 @@ class LiveWriter:
         self._sums[2] += 1
         if self._step % CURVE_EVERY == 0:
             self._add_point()
-        if self.watch_parent and os.getppid() != self._parent:
-            signal.raise_signal(signal.SIGINT)  # nobody supervises the run any more: stop it as Ctrl-C does
+        self.stops.check()
         now = time.perf_counter()
         if now - self._last_map >= self.map_every_s:
             self._write_map(model)
@@ -235,6 +323,7 @@ class LiveWriter:
 
     def evaluating(self) -> None:
         """All epochs are done; the test metrics are being computed."""
+        self.stops.evaluating()
         self.state = EVALUATING
         self._write_json()
 
@@ -247,6 +336,7 @@ class LiveWriter:
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
+        self.stops.__exit__(kind, error, traceback)
         if self._first_step is None:  # it never began (a refused folder...): the folder's files stay as they were
             return
         if kind is None:

@@ -4,7 +4,13 @@ Its setting flags are generated from `TrainConfig` and `ModelConfig` (`vae.setti
 TrainConfig as JSON (as `TrainConfig.to_dict` writes it; the training page starts runs so), and flags given beside it
 override it. Every run gets a new folder under runs/ ($VAE_RUNS), named for its settings and the time; no run writes
 into a folder that holds a model unless told to continue it (--resume) or replace it (--overwrite). A finished run
-also writes its atlas.
+also writes its atlas, and its training state (`train_state.safetensors`, only needed by --resume) is deleted.
+
+A run in the runs folder holds that folder's training lock while it trains (`vae.jobs.hold`), as runs started from
+the training page do, so the page shows it and can stop it, and a second run there is refused in one sentence
+(train it with --out elsewhere, or after this one). Runs with --out outside the runs folder take no lock. A stop
+file in the run's folder (`vae.jobs.stop` writes it) and Ctrl-C stop the run at its next step, keeping its last
+complete epoch; a second Ctrl-C stops it at once.
 """
 
 from __future__ import annotations
@@ -12,19 +18,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
 import torch
 
-from vae import settings
+from vae import jobs, settings
 from vae.atlas import write_atlas
-from vae.checkpoint import TRAIN_STATE, CheckpointError
+from vae.checkpoint import TRAIN_STATE, CheckpointError, runs_root
 from vae.cli import ArgumentParser
 from vae.data import DatasetFormatError, DatasetMissingError, load_split, other_dataset, resolve_dataset
 from vae.devices import DEVICES, DeviceError, resolve_device
-from vae.live import LiveWriter
+from vae.live import LiveWriter, StopWatcher
 from vae.runs import RunFolderError, TrainConfig, new_run_folder
 from vae.settings import ConfigError
 from vae.train import TrainingDiverged, train
@@ -110,6 +117,27 @@ def config_from_args(args: argparse.Namespace, config: type = TrainConfig) -> Tr
     return settings.replace_settings(base, given) if given else base
 
 
+@contextlib.contextmanager
+def sigint_handler(handler):
+    """Handle SIGINT with `handler` inside the block, as before it after."""
+    before = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def lock_root(out: Path | None) -> Path | None:
+    """The runs folder whose lock a run into `out` (None: a new folder there) must hold, or None: a run the training
+    page started holds it already (inherited), and a run outside the runs folder takes none."""
+    if os.environ.pop(jobs.LOCK_FD, None) is not None:
+        return None
+    root = runs_root()
+    if out is not None and out.resolve().parent != root.resolve():
+        return None
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
@@ -127,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DeviceError) as err:
         p.error(str(err).rstrip("."))
     out: Path | None = args.out
+    locked = lock_root(out)
     # Ctrl-C and `vae.jobs.stop` (SIGINT) stop a run even where the shell that started it ignores SIGINT, as it does
     # for a job started in the background (`nohup streamlit run app.py &`); Python leaves an ignored SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -137,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
             load_split(other_dataset(dataset.name), False, args.data_dir)
         if out is None:
             out = new_run_folder(config)
-        with LiveWriter(out, data[1], config, dataset.class_names) if args.live else contextlib.nullcontext() as live:
+        with (
+            jobs.hold(out, locked) if locked is not None else contextlib.nullcontext(),
+            LiveWriter(out, data[1], config, dataset.class_names) if args.live else StopWatcher(out) as live,
+            sigint_handler(live.interrupt),  # during the epochs, Ctrl-C stops at the next step
+        ):
             card = train(
                 config,
                 out,
@@ -153,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
             atlas = write_atlas(out, args.data_dir)
     except RunFolderError as err:
         p.error(str(err).rstrip("."))
+    except (jobs.RunBusyError, jobs.RunsFolderError) as err:
+        if args.out is None and out is not None:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # the new run's folder, still empty
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except (DatasetMissingError, DatasetFormatError, CheckpointError, TrainingDiverged) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -169,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                     out.rmdir()  # the new run's folder, still empty
             print("\ninterrupted before the first epoch ended; nothing was saved.", file=sys.stderr)
         return 130
+    (out / TRAIN_STATE).unlink(missing_ok=True)  # only --resume needs it, and a finished run has nothing to resume
     metrics = ", ".join(f"{k} {v:.2f}" for k, v in card["metrics"].items() if isinstance(v, float))
     print(f"saved {out} (model, card and atlas) after {card['training']['wall_time_s']:.0f} s: {metrics}")
     if "ood_complexity" not in atlas:

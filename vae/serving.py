@@ -6,10 +6,11 @@ on /train, any run may be stopped, runs pile up as the user keeps them.
 *shared* (a class, or the internet): no filesystem path comes from the browser (own datasets are picked by name
 from `VAE_OWN_DATA`); training is limited (on or off, a size cap by parameter count and epochs, a number of runs per
 session); a run belongs to the session that started it, and only that session may stop or resume it; at most
-`VAE_MAX_RUNS` runs are kept, the oldest finished one pruned to make room.
+`VAE_MAX_RUNS` runs are kept, the oldest runs that cannot be resumed pruned to make room (a start is refused in
+one sentence where only resumable runs are left).
 
-    policy = server_policy()          # read once from the environment
-    policy.check_size(parameters, epochs)   # SettingsError-like sentence or None
+    policy = server_policy()                              # from the environment
+    policy.size_problem(config.model.parameter_count(), config.epochs)   # one sentence, or None
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class ServerPolicy:
     max_parameters: int | None = None  # VAE_MAX_PARAMETERS: largest network a visitor may train
     max_epochs: int | None = None  # VAE_MAX_EPOCHS
     runs_per_session: int | None = None  # VAE_RUNS_PER_SESSION: runs one browser session may start
-    max_runs: int | None = None  # VAE_MAX_RUNS: runs kept in the runs folder; the oldest finished one goes
+    max_runs: int | None = None  # VAE_MAX_RUNS: runs kept in the runs folder; the oldest unresumable go first
     own_data: Path | None = None  # VAE_OWN_DATA: the folder whose .npz files and IDX folders are offered by name
 
     def __post_init__(self) -> None:

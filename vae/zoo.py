@@ -21,7 +21,8 @@ EPOCHS = {("vae", 16): 40, ("vae", 2): 60, ("ae", 16): 6, ("ae", 2): 20}  # the 
 # start (they also had unfused Adam, so a rebuild follows their recipe, not their exact bits).
 COMMON = {"lr": 1e-3, "seed": 0, "output_bias": "random", "batch_size": 128}
 # With ReLUs and batch 128 the Fashion-MNIST z = 16 VAE overfits (train 232.8, test 236.6 nats). ELUs, a moving
-# average of the weights and batch 64 bring it under 236 (measured, see checkpoints/README.md); its AE partner follows suit.
+# average of the weights and batch 64 bring it under 236 (measured, see checkpoints/README.md); its AE partner
+# follows suit.
 MODEL_EXTRA = {("fashion-mnist", 16): {"activation": "elu"}}
 EXTRA = {("fashion-mnist", 16): {"ema": 0.999, "batch_size": 64}}
 # Slowest first, so two parallel jobs finish together.

@@ -34,6 +34,7 @@ CHART = "map_chart"
 DECODED_SCALE = 7  # the decoded image's download is 28 x 7 = 196 px wide, as the chart's panel shows it
 _SERVER_DECODES = "map_server_decodes"  # the browser said it cannot decode: the server does
 MAP_HEIGHT = 470
+HOLES_VIEW = "map_holes"  # the expander of the prior's holes (open: True)
 Z_PARAM = "z"  # the address's ?z=a,b,…: the decoded point
 _Z_IN_ADDRESS = "map_z_in_address"  # the z this session last read from or wrote to the address
 
@@ -335,34 +336,31 @@ def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool) ->
     with details:
         selection_details(sel, selected)
 
-    # Each tab's content is made only while it is open: traversals decode z x 9 images for every new point, the
-    # holes view draws a density grid.
-    samples_tab, holes_tab, traversal_tab = st.tabs(
-        ["Samples", "The prior's holes", "Traversals"], key="map_tab", on_change="rerun"
-    )
+    # Each tab's content is made only while it is open: traversals decode z x 9 images for every new point.
+    samples_tab, traversal_tab = st.tabs(["Samples", "Traversals"], key="map_tab", on_change="rerun")
     if samples_tab.open:
         with samples_tab:
             samples(sel)
-    if holes_tab.open:
-        with holes_tab:
-            prior_holes(sel)
     if traversal_tab.open:
         with traversal_tab:
             traversals(sel, code)
+    # Likewise the holes: a density grid and an MMD, drawn only while the expander is open.
+    holes_view = st.expander("The prior's holes", key=HOLES_VIEW, on_change="rerun", icon=":material/blur_on:")
+    if holes_view.open:
+        with holes_view:
+            prior_holes(sel)
 
 
 SAMPLES_WHY = (
-    "Why two samplers: the codes of all the training images together, the aggregate posterior q(z), are not "
-    "N(0, I), so prior samples also land in the prior's holes, where no image has its code; a 10-component, "
-    "full-covariance Gaussian mixture fitted on the training codes after training samples where the codes are "
-    "(Ghosh et al., 2020)."
+    "Why: the aggregate posterior q(z), all the training codes together, is not N(0, I), so prior samples also land "
+    "in its holes; the mixture samples where the codes are (Ghosh et al., 2020)."
 )
 
 
 def samples(sel: Selection) -> None:
     """Images decoded from the prior and from the fitted mixture side by side, one grid size and seed for both."""
     folder, seed = str(sel.folder), st.session_state.get("map_prior_seed", 0)
-    prior, mixture = st.columns(2, gap="medium")
+    prior, mixture = st.columns(2, gap="medium", vertical_alignment="bottom")  # the two grids side by side
     with prior:
         st.markdown("**Samples from the prior**")
         st.caption("Codes drawn from z ~ N(0, I).")

@@ -13,6 +13,7 @@ import torch
 
 from vae.checkpoint import ATLAS, CARD, WEIGHTS, find_checkpoints, load_model, weights_sha256
 from vae.cli.atlas import main as atlas_main
+from vae.data import Split, load_split
 from vae.latent import decode
 from vae.quality import load_classifier, reference_stats, score_samples
 from vae.samplers import (
@@ -21,6 +22,7 @@ from vae.samplers import (
     Mixture,
     MixtureFileError,
     fit_gmm,
+    fit_sampler,
     load_gmm,
     load_sampler,
     measured_frechet,
@@ -197,3 +199,10 @@ def test_the_shipped_mixture_beats_the_prior_on_the_frechet_distance_for_the_z16
     mixture = score_samples(net, decode(model, sample_gmm(gmm, 2000, seed=1)), reference)
     assert mixture.frechet * GOALS[kind] < prior.frechet, (prior, mixture)
     assert mixture.confidence > prior.confidence
+
+
+def test_a_training_split_smaller_than_the_mixture_gets_one_component_per_image(checkpoints_dir, data_dir):
+    model, _ = load_model(checkpoints_dir / "mnist-vae-z2")
+    train = load_split("mnist", True, data_dir)
+    gmm = fit_sampler(model, Split(train.images[:4], train.labels[:4]))
+    assert len(gmm.weights) == 4 and np.isfinite(gmm.sample(20, seed=0)).all()

@@ -190,8 +190,10 @@ def load_sampler(folder: str | os.PathLike, fingerprint: str | None = None) -> M
 
 
 def fit_sampler(model: Model, train: Split, seed: int = 0) -> Mixture:
-    """The model's ex-post density: `fit_gmm` on the encoder means of its training split (`train_codes`)."""
-    return fit_gmm(train_codes(model, train), seed=seed)
+    """The model's ex-post density: `fit_gmm` on the encoder means of its training split (`train_codes`), with
+    fewer components only where the split has fewer than COMPONENTS images."""
+    codes = train_codes(model, train)
+    return fit_gmm(codes, components=max(1, min(COMPONENTS, len(codes))), seed=seed)
 
 
 def write_sampler(folder: str | os.PathLike, data_dir: str | None = None) -> Path:

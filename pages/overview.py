@@ -49,14 +49,14 @@ def prior_gap_rows(gap: dict) -> list[tuple[str, str, str]]:
     """(label, value, meaning) of the prior gap's numbers (`vae.holes.prior_gap`): MMD², and KL for z = 2."""
     rows = [
         (
-            "prior gap, MMD²",
+            "MMD²",
             f"{gap['mmd2']:.4f}",
             "kernel distance of the test codes' distribution q(z) from the prior N(0, I); about 0 when they match "
             "(the latent map's \"The prior's holes\" draws it)",
         )
     ]
     if "kl" in gap:
-        rows.append(("prior gap, KL(q(z) ‖ p(z))", f"{gap['kl']:.2f}", "the same gap in nats, on a grid (z = 2)"))
+        rows.append(("KL(q(z) ‖ p(z))", f"{gap['kl']:.2f}", "the same gap in nats, on a grid (z = 2)"))
     return rows
 
 
@@ -81,8 +81,9 @@ def model_card(sel: Selection) -> None:
     for label, value, _ in rows:
         text = f"{value:.0f}" if isinstance(value, int) else f"{value:.4f}" if abs(value) < 1 else f"{value:.1f}"
         lines.append(f"| {label} | {text} |")
-    lines += [f"| {label} | {value} |" for label, value, _ in gap]
-    st.markdown("\n".join(lines))
+    if rows:
+        st.markdown("\n".join(lines))
+    st.markdown("\n".join(["| prior gap | test codes |", "|---|--:|"] + [f"| {lbl} | {v} |" for lbl, v, _ in gap]))
     with st.expander("What the numbers mean"):
         meanings = [(label, meaning) for label, _, meaning in rows] + [(label, meaning) for label, _, meaning in gap]
         st.markdown("\n".join(f"- **{label}**: {meaning}" for label, meaning in meanings))

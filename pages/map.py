@@ -1,5 +1,6 @@
-"""Latent map: every test image at its code; decode any point; the manifold overlay; prior samples; traversals;
-the decoded point in the address (?z=a,b,…); the map's points, the decoded image and the grid as downloads."""
+"""Latent map: every test image at its code; decode any point; the manifold overlay; samples from the prior and from
+a Gaussian mixture fitted on the training codes; the prior's holes; traversals; the decoded point in the address
+(?z=a,b,…); the map's points, the decoded image and the grid as downloads."""
 
 from __future__ import annotations
 
@@ -13,20 +14,27 @@ from pages.ui.cached import (
     cached_atlas,
     cached_card,
     cached_code_span,
+    cached_prior_gap,
+    holes_figure_json,
     manifold_tiles,
+    measured_frechet,
     missing_data_hint,
+    mixture_sampler,
+    mixture_samples_png,
     prior_samples_png,
 )
 from pages.ui.selection import Selection, current_selection
 from pages.ui.state import map_selected, remember_map_selected
 from pages.ui.text import verbatim
-from vae import export, figures, latent, rendering
+from vae import export, figures, holes, latent, rendering
+from vae.checkpoint import weights_sha256
 from vae.data import dataset_of
 
 CHART = "map_chart"
 DECODED_SCALE = 7  # the decoded image's download is 28 x 7 = 196 px wide, as the chart's panel shows it
 _SERVER_DECODES = "map_server_decodes"  # the browser said it cannot decode: the server does
 MAP_HEIGHT = 470
+HOLES_VIEW = "map_holes"  # the expander of the prior's holes (open: True)
 Z_PARAM = "z"  # the address's ?z=a,b,…: the decoded point
 _Z_IN_ADDRESS = "map_z_in_address"  # the z this session last read from or wrote to the address
 
@@ -329,22 +337,95 @@ def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool) ->
         selection_details(sel, selected)
 
     # Each tab's content is made only while it is open: traversals decode z x 9 images for every new point.
-    prior_tab, traversal_tab = st.tabs(["Prior samples", "Traversals"], key="map_tab", on_change="rerun")
-    if prior_tab.open:
-        with prior_tab:
-            prior_samples(sel)
+    samples_tab, traversal_tab = st.tabs(["Samples", "Traversals"], key="map_tab", on_change="rerun")
+    if samples_tab.open:
+        with samples_tab:
+            samples(sel)
     if traversal_tab.open:
         with traversal_tab:
             traversals(sel, code)
+    # Likewise the holes: a density grid and an MMD, drawn only while the expander is open.
+    holes_view = st.expander("The prior's holes", key=HOLES_VIEW, on_change="rerun", icon=":material/blur_on:")
+    if holes_view.open:
+        with holes_view:
+            prior_holes(sel)
 
 
-def prior_samples(sel: Selection) -> None:
-    seed = st.session_state.get("map_prior_seed", 0)
-    st.caption("Images decoded from codes drawn from the prior z ~ N(0, I).")
-    st.image(prior_samples_png(str(sel.folder), 8, seed), output_format="PNG")
+SAMPLES_WHY = (
+    "Why: the aggregate posterior q(z), all the training codes together, is not N(0, I), so prior samples also land "
+    "in its holes; the mixture samples where the codes are (Ghosh et al., 2020)."
+)
+
+
+def samples(sel: Selection) -> None:
+    """Images decoded from the prior and from the fitted mixture side by side, one grid size and seed for both."""
+    folder, seed = str(sel.folder), st.session_state.get("map_prior_seed", 0)
+    prior, mixture = st.columns(2, gap="medium", vertical_alignment="bottom")  # the two grids side by side
+    with prior:
+        st.markdown("**Samples from the prior**")
+        st.caption("Codes drawn from z ~ N(0, I).")
+        st.image(prior_samples_png(folder, 8, seed), output_format="PNG")
+    with mixture:
+        st.markdown("**Samples from a Gaussian mixture fitted on the training codes**")
+        gmm = mixture_sampler(folder)
+        if isinstance(gmm, str):
+            st.info(gmm, icon=":material/info:")
+        else:
+            st.caption("Codes drawn from the mixture (10 components, full covariance).")
+            st.image(mixture_samples_png(folder, weights_sha256(folder), 8, seed), output_format="PNG")
+    st.caption(SAMPLES_WHY)
+    measured = measured_frechet(folder)
+    if measured is not None:
+        st.caption(
+            f"Fréchet distance of 10,000 samples to the test images, in a small classifier's features "
+            f"(checkpoints/README.md; lower is closer): prior {measured[0]:.2f}, mixture {measured[1]:.2f}."
+        )
     if st.button("Draw new samples", key="map_prior_new"):
         st.session_state["map_prior_seed"] = seed + 1
         st.rerun(scope="fragment")
+
+
+def gap_sentences(gap: dict) -> list[str]:
+    """One line per number of `vae.holes.prior_gap`, each with what it means."""
+    z = gap["latent_dim"]
+    lines = [
+        f"**MMD² {gap['mmd2']:.4f}**: the kernel distance between {holes.MMD_SAMPLES:,} samples of q(z) and as many "
+        f"of N(0, I) (Gaussian kernels (0.5, 1, 2)·√{z} wide); about 0 when the codes fill the prior as the "
+        "prior asks, comparable between models of one latent size."
+    ]
+    if "kl" in gap:
+        cells = gap["grid_cells"]
+        lines.append(
+            f"**KL(q(z) ‖ p(z)) {gap['kl']:.2f} nats**: the mean of log q(z)/p(z) over codes drawn from q(z), on a "
+            f"{cells} × {cells} grid (a lower bound); 0 only when q(z) is the prior."
+        )
+        lines.append(
+            f"**Prior mass in the holes {gap['hole_mass']:.1%}**: how often a sample from the prior lands where "
+            "q(z) is below a tenth of p(z), where the decoder was never trained."
+        )
+    return lines
+
+
+def prior_holes(sel: Selection) -> None:
+    """The aggregate posterior against the prior: a density picture on the map's axes (z = 2) and the numbers."""
+    folder = str(sel.folder)
+    widened = "" if sel.model.is_variational else " (an autoencoder's codes, each widened into a small Gaussian)"
+    st.caption(
+        f"q(z) = (1/N) Σₙ q(z | xₙ): the codes of the {len(sel.atlas['mu']):,} test images together{widened}, "
+        "against the prior p(z) = N(0, I) that samples are drawn from."
+    )
+    if sel.latent_dim == 2:
+        show_codes = st.toggle("Show the test codes", key="map_holes_codes")
+        st.plotly_chart(
+            json.loads(holes_figure_json(folder, show_codes)), key="map_holes_chart", config={"displaylogo": False}
+        )
+        st.caption(
+            "Red: the prior puts more mass there than the codes (outlined: q < p/10, the holes); blue: the codes "
+            "are denser than the prior. The axes are the map's."
+        )
+    else:
+        st.caption(f"With {sel.latent_dim} latent dimensions there is no picture to draw: the MMD measures the gap.")
+    st.markdown("\n".join(f"- {line}" for line in gap_sentences(cached_prior_gap(folder))))
 
 
 def grid_settings(sel: Selection, projection_kind: str) -> dict:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.ui.cached import cached_prior_gap
 from pages.ui.policy import current_policy
-from pages.ui.selection import current_selection
+from pages.ui.selection import Selection, current_selection
 from vae.models import activation_name
 
 DIAGRAM = """
@@ -44,7 +45,23 @@ METRICS = [  # card key, label, meaning
 ]
 
 
-def model_card(card: dict) -> None:
+def prior_gap_rows(gap: dict) -> list[tuple[str, str, str]]:
+    """(label, value, meaning) of the prior gap's numbers (`vae.holes.prior_gap`): MMD², and KL for z = 2."""
+    rows = [
+        (
+            "MMD²",
+            f"{gap['mmd2']:.4f}",
+            "kernel distance of the test codes' distribution q(z) from the prior N(0, I); about 0 when they match "
+            "(the latent map's \"The prior's holes\" draws it)",
+        )
+    ]
+    if "kl" in gap:
+        rows.append(("KL(q(z) ‖ p(z))", f"{gap['kl']:.2f}", "the same gap in nats, on a grid (z = 2)"))
+    return rows
+
+
+def model_card(sel: Selection) -> None:
+    card = sel.card
     metrics = card.get("metrics") or {}
     training = card.get("training") or {}
     model = card.get("model") or {}
@@ -57,16 +74,19 @@ def model_card(card: dict) -> None:
         f"{card.get('dataset', '?')}; nats unless noted."
     )
     rows = [(label, metrics[key], meaning) for key, label, meaning in METRICS if metrics.get(key) is not None]
+    gap = prior_gap_rows(cached_prior_gap(str(sel.folder)))  # measured on the atlas: not a card entry
     if not rows:
         st.info("This model's card has no test metrics yet; run `python -m vae.evaluate` on its folder.")
-        return
     lines = ["| test metric | per image |", "|---|--:|"]
     for label, value, _ in rows:
         text = f"{value:.0f}" if isinstance(value, int) else f"{value:.4f}" if abs(value) < 1 else f"{value:.1f}"
         lines.append(f"| {label} | {text} |")
-    st.markdown("\n".join(lines))
+    if rows:
+        st.markdown("\n".join(lines))
+    st.markdown("\n".join(["| prior gap | test codes |", "|---|--:|"] + [f"| {lbl} | {v} |" for lbl, v, _ in gap]))
     with st.expander("What the numbers mean"):
-        st.markdown("\n".join(f"- **{label}**: {meaning}" for label, _, meaning in rows))
+        meanings = [(label, meaning) for label, _, meaning in rows] + [(label, meaning) for label, _, meaning in gap]
+        st.markdown("\n".join(f"- **{label}**: {meaning}" for label, meaning in meanings))
 
 
 st.title("VAE Latent Explorer", anchor=False)
@@ -99,6 +119,6 @@ with right:
         st.page_link(path, label=label, icon=icon, help=text)
     sel = current_selection()
     if sel is not None:
-        model_card(sel.card)
+        model_card(sel)
     policy = current_policy()
     st.caption(policy.describe(), help="Set with VAE_MODE=personal|shared and its limits (docs/deploy.md).")

@@ -234,7 +234,7 @@ def test_z16_map_has_projections_sixteen_sliders_and_traversals(checkpoints_dir)
     assert image_urls(at) == before  # with their tab closed no traversals are made
     at.session_state["map_tab"] = "Traversals"
     opened = image_urls(at.run())
-    assert len(opened) == len(before) and opened != before  # the traversals instead of the prior samples
+    assert len(opened) == len(before) - 1 and opened[-1] not in before  # one traversal grid instead of two samples
     z_sliders(at, "mnist-vae-z16")[5].set_value(-0.5).run()
     assert set(image_urls(at)) - set(opened)  # ... and they follow the decoded point
     at.button_group(key="map_projection").set_value("umap").run()

@@ -5,7 +5,8 @@ of the user's own data has it only where MNIST or Fashion-MNIST is on disk): lat
 (and log-variances), labels, per-image scores, and the PNG-compressed length of each image (bits, the
 complexity term of the anomaly score). Models with more than 2 latent dimensions also get 2-D
 projections by PCA (with its basis, to place new points) and by UMAP. The atlas records the SHA-256 of the
-weights it was built from (`vae.checkpoint.load_atlas` refuses it beside other weights).
+weights it was built from (`vae.checkpoint.load_atlas` refuses it beside other weights). `write_atlas` also fits the
+model's sampler.npz on its training split (`vae.samplers`); `--sampler-only` makes just that file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from vae.checkpoint import load_model, save_atlas, weights_sha256
 from vae.data import Split, dataset_of, load_split, ood_partner
 from vae.models import Model
+from vae.samplers import fit_sampler, save_sampler
 from vae.scores import png_bits, score_images
 
 
@@ -71,7 +73,7 @@ def build_atlas(
 def write_atlas(folder: Path, data_dir: str | None = None) -> dict[str, np.ndarray]:
     """Build and save the atlas of a checkpoint folder from the real test splits: its own and the other dataset's
     (`vae.data.ood_partner`: required for MNIST and Fashion-MNIST, left out for the user's data where neither is on
-    disk)."""
+    disk); then fit and save its sampler.npz on the training split (`vae.samplers.fit_sampler`)."""
     fingerprint = weights_sha256(folder)  # before loading: weights replaced meanwhile leave a refused atlas
     model, card = load_model(folder)
     spec = dataset_of(card)
@@ -81,6 +83,7 @@ def write_atlas(folder: Path, data_dir: str | None = None) -> dict[str, np.ndarr
     torch.manual_seed(0)
     arrays = build_atlas(model, test, ood, ood_name=partner)
     save_atlas(folder, arrays, fingerprint)
+    save_sampler(folder, fit_sampler(model, spec.split(True, data_dir)), fingerprint)
     return arrays
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from vae.holes import DensityGrid
 from vae.rendering import data_uri, png_bytes
 
 CLASS_COLORS = (
@@ -458,4 +459,81 @@ def live_map_figure(
     fig.update_xaxes(title=axis_titles[0], range=list(padded_range(coords[:, 0])), zeroline=False)
     fig.update_yaxes(title=axis_titles[1], range=list(padded_range(coords[:, 1])), zeroline=False)
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+# --- The prior's holes ---
+
+HOLE_LINE_COLOR = "#111111"
+CODE_DOT_COLOR = "#555555"
+LOG_RATIO_LIMIT = 6.0  # the colour scale spans log q/p in ±6 (q 400 times above or below p); beyond is saturated
+
+
+def holes_figure(
+    grid: DensityGrid,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    codes: np.ndarray | None = None,
+    height: int = 430,
+    floor: float = 1e-3,
+) -> go.Figure:
+    """The prior's holes in a 2-D latent space: log q(z)/p(z) per cell of `grid` (a `vae.holes.DensityGrid`) as a
+    heatmap, red where the prior puts more mass than q (the holes, q < p/10, outlined in black), blue where q puts
+    more; cells where both densities are below `floor` times the prior's peak are left blank (nothing to compare).
+    `codes` (N, 2), when given, are drawn as small dots; the axes are the map's ranges."""
+    peak = float(grid.p.max())
+    shown = (grid.p > floor * peak) | (grid.q > floor * peak)
+    ratio = np.where(shown, -grid.log_ratio, np.nan)
+    holes = ((grid.holes > 0) & (grid.p > floor * peak)).astype(np.float32)
+    centers = np.round(grid.centers, 4)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Heatmap(
+            x=centers,
+            y=centers,
+            z=np.round(ratio, 2),
+            zmid=0,
+            zmin=-LOG_RATIO_LIMIT,
+            zmax=LOG_RATIO_LIMIT,
+            colorscale="RdBu",
+            colorbar=dict(title=dict(text="log q/p", side="right"), thickness=12, len=0.8),
+            hovertemplate="z₁ %{x:.2f}, z₂ %{y:.2f}<br>log q(z)/p(z) %{z:.2f}<extra></extra>",
+            name="log q/p",
+        )
+    )
+    if holes.any():
+        fig.add_trace(
+            go.Contour(
+                x=centers,
+                y=centers,
+                z=holes,
+                contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+                line=dict(color=HOLE_LINE_COLOR, width=1.5),
+                showscale=False,
+                hoverinfo="skip",
+                name="holes (q < p/10)",
+                showlegend=True,
+            )
+        )
+    if codes is not None:
+        codes = np.asarray(codes, dtype=np.float32)
+        fig.add_trace(
+            go.Scattergl(
+                x=codes[:, 0],
+                y=codes[:, 1],
+                mode="markers",
+                marker=dict(size=2, color=CODE_DOT_COLOR, opacity=0.35),
+                hoverinfo="skip",
+                name="test codes",
+            )
+        )
+    styled(
+        fig,
+        height,
+        margin=dict(l=45, t=10, b=40, r=10),
+        legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", font=dict(size=12)),
+        hovermode="closest",
+    )
+    fig.update_xaxes(title="z₁", range=list(x_range), showgrid=False, zeroline=False)
+    fig.update_yaxes(title="z₂", range=list(y_range), showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
     return fig

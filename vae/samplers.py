@@ -3,8 +3,12 @@
 The ex-post density (Ghosh et al., 2020) is a 10-component, full-covariance Gaussian mixture fitted with
 scikit-learn's `GaussianMixture` (EM from k-means, seeded) on the encoder means of the model's whole training split.
 It is kept as plain arrays (`Mixture`: weights, means, covariances), sampled with numpy, and stored without pickle
-(`save_gmm` / `load_gmm`: an .npz read with allow_pickle=False), so it can later be cached beside a model. Decode
-the codes with `vae.latent.decode`.
+(`save_gmm` / `load_gmm`: an .npz read with allow_pickle=False). Decode the codes with `vae.latent.decode`.
+
+Each model folder keeps its mixture in `sampler.npz` (`save_sampler` / `load_sampler`, `write_sampler` fits and
+writes it; `python -m vae.atlas --sampler-only FOLDER` and the end of a training run call it): the three arrays and
+the `weights_sha256` of the weights whose training codes it was fitted on, so, like the atlas, it is refused beside
+any other weights. It is not one of `vae.checkpoint.RUN_FILES`: a folder without it is still a model.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vae.checkpoint import atomic_write
-from vae.data import Split
+from vae.checkpoint import FINGERPRINT, atomic_write, load_model, weights_sha256
+from vae.data import Split, dataset_of
 from vae.latent import prior_samples
 from vae.models import Model
 
 COMPONENTS = 10
+SAMPLER = "sampler.npz"  # a model folder's fitted mixture
 
 
 class MixtureFileError(RuntimeError):
@@ -134,3 +139,89 @@ def load_gmm(path: str | os.PathLike) -> Mixture:
         return Mixture(**arrays)
     except ValueError as err:
         raise MixtureFileError(f"{path} holds an inconsistent Gaussian mixture ({err}); fit it again.") from None
+
+
+# --- The mixture beside a model ---------------------------------------------------------------------------------
+
+
+def sampler_command(folder: str | os.PathLike) -> str:
+    """The command that (re)fits a folder's sampler.npz."""
+    return f"python -m vae.atlas --sampler-only {folder}"
+
+
+def save_sampler(folder: str | os.PathLike, gmm: Mixture, fingerprint: str) -> Path:
+    """Write `folder`/sampler.npz atomically: the mixture's arrays (float64, compressed) and `fingerprint`, the
+    `weights_sha256` of the weights it was fitted for. Returns the path."""
+    path = Path(folder) / SAMPLER
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the name
+            np.savez_compressed(
+                f,
+                weights=gmm.weights,
+                means=gmm.means,
+                covariances=gmm.covariances,
+                **{FINGERPRINT: np.array(fingerprint)},  # a fixed-width unicode scalar, no pickle
+            )
+
+    atomic_write(path, write)
+    return path
+
+
+def load_sampler(folder: str | os.PathLike, fingerprint: str | None = None) -> Mixture:
+    """The mixture of `folder`/sampler.npz (allow_pickle=False) once it was fitted for the folder's weights
+    (`fingerprint`: their `weights_sha256` when the caller has it). MixtureFileError, one sentence naming the file
+    and the command that refits it, when it is missing, unreadable or stale."""
+    path, refit = Path(folder) / SAMPLER, f"fit it again with `{sampler_command(folder)}`."
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in ("weights", "means", "covariances")}
+            recorded = npz[FINGERPRINT] if FINGERPRINT in npz.files else None
+    except FileNotFoundError:
+        raise MixtureFileError(f"{path} is missing; {refit}") from None
+    except Exception as err:  # zipfile.BadZipFile, KeyError (a missing array), ValueError (pickled arrays), OSError
+        raise MixtureFileError(f"{path} is not a saved Gaussian mixture ({type(err).__name__}); {refit}") from None
+    if recorded is None or recorded.shape != () or str(recorded) != (fingerprint or weights_sha256(folder)):
+        raise MixtureFileError(f"{path} was not fitted for the weights beside it; {refit}")
+    try:
+        return Mixture(**arrays)
+    except ValueError as err:
+        raise MixtureFileError(f"{path} holds an inconsistent Gaussian mixture ({err}); {refit}") from None
+
+
+def fit_sampler(model: Model, train: Split, seed: int = 0) -> Mixture:
+    """The model's ex-post density: `fit_gmm` on the encoder means of its training split (`train_codes`), with
+    fewer components only where the split has fewer than COMPONENTS images."""
+    codes = train_codes(model, train)
+    return fit_gmm(codes, components=max(1, min(COMPONENTS, len(codes))), seed=seed)
+
+
+def write_sampler(folder: str | os.PathLike, data_dir: str | None = None) -> Path:
+    """Fit the mixture of a checkpoint folder on its real training split (the dataset its card names; MNIST and
+    Fashion-MNIST under `data_dir`) and write sampler.npz beside the weights; nothing else in the folder changes.
+    Raises the dataset's DatasetMissingError / DatasetFormatError when the training split cannot be read."""
+    fingerprint = weights_sha256(folder)  # before loading: weights replaced meanwhile leave a refused sampler
+    model, card = load_model(folder)
+    gmm = fit_sampler(model, dataset_of(card).split(True, data_dir))
+    return save_sampler(folder, gmm, fingerprint)
+
+
+def measured_frechet(folder: str | os.PathLike) -> tuple[float, float] | None:
+    """(prior, mixture) Fréchet distances of a model as the sample-quality table of the README beside its folder
+    records them (checkpoints/README.md for the shipped models, `scripts/sample_quality.py table`), or None where
+    there is no such table or no row for this folder's name."""
+    folder = Path(folder)
+    try:
+        lines = (folder.parent / "README.md").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
+    for row, below in zip(rows, rows[1:], strict=False):
+        if len(row) == len(below) == 7 and row[0] == f"`{folder.name}`" and row[2].startswith("prior"):
+            if not below[2].startswith("GMM"):
+                return None
+            try:
+                return float(row[5]), float(below[5])
+            except ValueError:
+                return None
+    return None

@@ -1,6 +1,6 @@
 """What the pages load and compute once for every session (`st.cache_resource`: shared, read-only) or once per
 arguments (`st.cache_data`: each caller gets a copy): models, atlases, cards, the original test images, decoded
-grids and AUROCs."""
+grids and AUROCs, the fitted Gaussian mixtures and the prior's gap."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vae import anomaly, figures, latent, rendering
+from vae import anomaly, figures, holes, latent, rendering, samplers
 from vae.catalog import Entry
-from vae.checkpoint import CheckpointError, load_atlas, load_model, read_card
-from vae.data import DatasetFormatError, DatasetMissingError, DatasetSpec, data_dir
+from vae.checkpoint import CheckpointError, load_atlas, load_model, read_card, shipped_root, weights_sha256
+from vae.data import DatasetFormatError, DatasetMissingError, DatasetSpec, data_dir, dataset_of
 from vae.models import Model
 
 MODELS_KEPT = 16  # models (and atlases) kept in memory for all sessions; the least recently used goes first
+HOLE_CELLS = 120  # cells per side of the holes picture (the numbers use vae.holes.GRID_CELLS)
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=MODELS_KEPT)
@@ -126,3 +127,77 @@ def cached_aurocs(folder: str) -> dict[str, float]:
         return anomaly.atlas_aurocs(load_atlas(folder))
     except (CheckpointError, KeyError, ValueError):
         return {}
+
+
+# --- Samplers and the prior's holes ---------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False, max_entries=MODELS_KEPT)
+def _saved_mixture(folder: str, fingerprint: str) -> samplers.Mixture:
+    """The folder's sampler.npz for these weights; MixtureFileError (not cached) when it is missing or stale."""
+    return samplers.load_sampler(folder, fingerprint)
+
+
+@st.cache_resource(show_spinner="Fitting a Gaussian mixture on the training codes…", max_entries=MODELS_KEPT)
+def _fitted_mixture(folder: str, fingerprint: str, root: str) -> samplers.Mixture:
+    """A mixture fitted now on the training split under `root`, for a folder without an up-to-date sampler.npz (not
+    written there: the page never writes into a model folder)."""
+    model, data = cached_model(folder), dataset_of(cached_card(folder))
+    return samplers.fit_sampler(model, data.split(train=True, root=root))
+
+
+def mixture_sampler(folder: str) -> samplers.Mixture | str:
+    """A model's Gaussian mixture fitted on its training codes: its sampler.npz, else one fitted here on the training
+    split when it is on disk (cached per weights); else one sentence on how to make it."""
+    fingerprint = weights_sha256(folder)
+    try:
+        return _saved_mixture(folder, fingerprint)
+    except samplers.MixtureFileError:
+        pass
+    data = dataset_of(cached_card(folder))
+    lacking = f"This model has no up-to-date {samplers.SAMPLER} and its training images"
+    make = f"make it with `{samplers.sampler_command(folder)}` on a machine with the {data.title} training images."
+    if data.on_disk(data_dir()):
+        try:
+            return _fitted_mixture(folder, fingerprint, str(data_dir()))
+        except (DatasetMissingError, DatasetFormatError) as err:
+            return f"{lacking} cannot be read ({str(err).rstrip('.')}); {make}"
+    return f"{lacking} are not on disk; {make}"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def mixture_samples_png(folder: str, fingerprint: str, n: int = 8, seed: int = 0) -> bytes | None:
+    """An n x n mosaic of images decoded from codes drawn from the model's mixture (`mixture_sampler`), as PNG
+    bytes; None when it has none. `fingerprint` (the weights' SHA-256) keys the cache to the weights."""
+    gmm = mixture_sampler(folder)
+    if isinstance(gmm, str):
+        return None
+    images = latent.decode(cached_model(folder), samplers.sample_gmm(gmm, n * n, seed))
+    return rendering.png_bytes(rendering.mosaic(images.reshape(n, n, 28, 28)), scale=2)
+
+
+@st.cache_data(show_spinner=False, max_entries=4 * MODELS_KEPT)
+def measured_frechet(folder: str) -> tuple[float, float] | None:
+    """(prior, mixture) Fréchet distances of a shipped model from the table of checkpoints/README.md
+    (`vae.samplers.measured_frechet`); None for a run or a model the table does not list."""
+    path = Path(folder)
+    if path.resolve().parent != shipped_root().resolve():
+        return None
+    return samplers.measured_frechet(path)
+
+
+@st.cache_data(show_spinner="Measuring the prior's gap…", max_entries=4 * MODELS_KEPT)
+def cached_prior_gap(folder: str) -> dict[str, float | int]:
+    """`vae.holes.prior_gap` of a model's atlas: MMD² for every z, KL and hole mass on the grid for z = 2."""
+    return holes.prior_gap(cached_atlas(folder))
+
+
+@st.cache_data(show_spinner="Drawing the prior's holes…", max_entries=16)
+def holes_figure_json(folder: str, show_codes: bool) -> str:
+    """The z = 2 density picture, log q(z)/p(z) on the map's axes (`vae.figures.holes_figure`), as Plotly JSON."""
+    atlas = cached_atlas(folder)
+    ranges = cached_code_span(folder)[0]
+    span = float(np.abs(ranges).max())
+    grid = holes.density_grid(atlas, cells=HOLE_CELLS, span=span)
+    codes = atlas["mu"] if show_codes else None
+    return figures.holes_figure(grid, tuple(ranges[0]), tuple(ranges[1]), codes=codes).to_json()

@@ -374,11 +374,12 @@ def samples(sel: Selection) -> None:
             st.caption("Codes drawn from the mixture (10 components, full covariance).")
             st.image(mixture_samples_png(folder, weights_sha256(folder), 8, seed), output_format="PNG")
     st.caption(SAMPLES_WHY)
-    measured = measured_frechet(folder)
+    measured = measured_frechet(folder, weights_sha256(folder))
     if measured is not None:
         st.caption(
             f"Fréchet distance of 10,000 samples to the test images, in a small classifier's features "
-            f"(checkpoints/README.md; lower is closer): prior {measured[0]:.2f}, mixture {measured[1]:.2f}."
+            f"(scripts/sample_quality.py, checkpoints/README.md; lower is closer): prior {measured[0]:.2f}, "
+            f"mixture {measured[1]:.2f}."
         )
     if st.button("Draw new samples", key="map_prior_new"):
         st.session_state["map_prior_seed"] = seed + 1

@@ -1,7 +1,8 @@
 """Sample quality of the shipped models: prior vs. a Gaussian mixture fitted on the training codes.
 
     python scripts/sample_quality.py train   # trains the two classifiers into checkpoints/classifiers/
-    python scripts/sample_quality.py table   # the markdown table of checkpoints/README.md, for all shipped models
+    python scripts/sample_quality.py table   # the markdown table of checkpoints/README.md, for all shipped models,
+                                             # and checkpoints/classifiers/sample_quality.json, which /map shows
 
 Both run on one CPU thread (the machine is shared); `--data-dir` defaults to $VAE_DATA_DIR or ./data.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -23,6 +25,7 @@ from vae.latent import decode  # noqa: E402
 from vae.quality import (  # noqa: E402
     CARD_NAME,
     CLASSIFIERS,
+    MEASURED,
     ClassifierError,
     accuracy,
     architecture,
@@ -33,6 +36,7 @@ from vae.quality import (  # noqa: E402
     score_samples,
     train_classifier,
 )
+from vae.samplers import MixtureFileError  # noqa: E402
 
 EPOCHS = 6
 SAMPLES = 10_000
@@ -71,11 +75,13 @@ def train(data_dir: str | None, folder: Path, epochs: int) -> None:
     write_json(folder / CARD_NAME, card)
 
 
-def table(data_dir: str | None, root: Path, n: int) -> None:
+def table(data_dir: str | None, root: Path, n: int, out: Path) -> None:
+    """Score each model's prior samples and its shipped mixture's (sampler.npz); print the table, write `out`."""
+    from vae.checkpoint import weights_sha256
     from vae.holes import prior_gap
-    from vae.samplers import fit_gmm, sample_gmm, sample_prior, train_codes
+    from vae.samplers import load_sampler, sample_gmm, sample_prior
 
-    start = time.perf_counter()
+    start, measured = time.perf_counter(), {}
     print("| model | prior gap | sampler | confidence | coverage (nats) | Fréchet | prior / GMM |")
     print("|---|---|---|---|---|---|---|")
     for folder in find_checkpoints(root):
@@ -86,10 +92,19 @@ def table(data_dir: str | None, root: Path, n: int) -> None:
         model, _ = load_model(folder)
         gap = prior_gap(load_atlas(folder))
         gap_text = f"MMD² {gap['mmd2']:.4f}" + (f", KL {gap['kl']:.2f} nats" if "kl" in gap else "")
-        gmm = fit_gmm(train_codes(model, load_split(dataset, True, data_dir)))
+        gmm = load_sampler(folder)
         prior = score_samples(net, decode(model, sample_prior(model, n, seed=1)), reference)
         mixture = score_samples(net, decode(model, sample_gmm(gmm, n, seed=1)), reference)
         ratio = prior.frechet / mixture.frechet
+        measured[folder.name] = {
+            "weights_sha256": weights_sha256(folder),
+            "samples": n,
+            "prior_gap": gap,
+            **{
+                name: {k: round(float(v), 4) for k, v in asdict(q).items()}
+                for name, q in (("prior", prior), ("mixture", mixture))
+            },
+        }
         for name, q in (("prior N(0, I)", prior), ("GMM, 10 full", mixture)):
             first = f"`{folder.name}` | {gap_text}" if name.startswith("prior") else " | "
             last = f"{ratio:.2f}×" if name.startswith("prior") else ""
@@ -100,7 +115,8 @@ def table(data_dir: str | None, root: Path, n: int) -> None:
         real = load_split(dataset, True, data_dir).as_float(slice(0, n))[:, 0].numpy()
         q = score_samples(net, real, reference_stats(net, dataset, data_dir))
         print(f"| {dataset} train images | – | – | {q.confidence:.3f} | {q.coverage:.3f} | {q.frechet:.2f} | |")
-    print(f"({n:,} samples per model and sampler; {time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    write_json(out, {"command": "python scripts/sample_quality.py table", "models": measured})
+    print(f"({n:,} samples per model and sampler; {time.perf_counter() - start:.0f} s; {out})", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             train(args.data_dir, CLASSIFIERS, args.epochs)
         else:
-            table(args.data_dir, args.checkpoints, args.samples)
-    except (CheckpointError, ClassifierError, DatasetMissingError, DatasetFormatError) as err:
+            table(args.data_dir, args.checkpoints, args.samples, MEASURED)
+    except (CheckpointError, ClassifierError, MixtureFileError, DatasetMissingError, DatasetFormatError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -14,7 +14,7 @@ import plotly.io
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vae.checkpoint import ATLAS, CARD, WEIGHTS, load_atlas
+from vae.checkpoint import ATLAS, CARD, WEIGHTS, load_atlas, weights_sha256
 from vae.holes import prior_gap
 from vae.latent import code_ranges
 from vae.samplers import SAMPLER, load_gmm, save_sampler
@@ -87,15 +87,25 @@ def test_the_mixtures_samples_are_shown_beside_the_priors_with_the_same_seed_con
     assert redrawn[PRIOR] != grids[PRIOR] and redrawn[MIXTURE] != grids[MIXTURE]  # one seed for both
 
 
-def test_the_measured_frechet_distances_on_the_page_are_the_readme_tables(checkpoints_dir):
-    readme = (checkpoints_dir / "README.md").read_text()
+def test_the_measured_frechet_distances_on_the_page_are_those_the_scoring_script_wrote(checkpoints_dir):
+    from vae.quality import measured_quality
+
+    measured = measured_quality("mnist-ae-z16", weights_sha256(checkpoints_dir / "mnist-ae-z16"))
     at = open_page("map", picker_model="mnist-ae-z16")
     line = next(c.value for c in at.caption if c.value.startswith("Fréchet distance"))
-    prior, mixture = line.split("prior ")[1].split(", mixture ")
-    lines = readme.splitlines()
-    [i] = [i for i, r in enumerate(lines) if r.startswith("| `mnist-ae-z16` |") and "| prior N(0, I) |" in r]
-    assert f"| {prior} |" in lines[i] and f"| {mixture.rstrip('.')} |" in lines[i + 1]
-    assert "GMM" in lines[i + 1]
+    assert f"prior {measured['prior']['frechet']:.2f}, mixture {measured['mixture']['frechet']:.2f}." in line
+
+
+def test_the_readme_table_shows_the_measured_sample_quality(checkpoints_dir):
+    from vae.quality import MEASURED
+
+    models = json.loads(MEASURED.read_text())["models"]
+    lines = (checkpoints_dir / "README.md").read_text().splitlines()
+    assert len(models) == 8
+    for name, record in models.items():
+        [i] = [i for i, r in enumerate(lines) if r.startswith(f"| `{name}` |") and "| prior N(0, I) |" in r]
+        assert f"| {record['prior']['frechet']:.2f} |" in lines[i], name
+        assert "GMM" in lines[i + 1] and f"| {record['mixture']['frechet']:.2f} |" in lines[i + 1], name
 
 
 @pytest.mark.parametrize("name", ["mnist-vae-z2", "fashion-mnist-ae-z2"])

@@ -34,6 +34,9 @@ from vae.data import DATASETS, Split, load_split
 
 CLASSIFIERS = Path(__file__).resolve().parents[1] / "checkpoints" / "classifiers"
 CARD_NAME = "classifiers.json"  # not card.json: that name would make the folder a model folder (vae.catalog)
+MEASURED = (
+    CLASSIFIERS / "sample_quality.json"
+)  # `scripts/sample_quality.py table` writes it: the shipped models' scores
 N_CLASSES = 10
 FEATURES = 128
 
@@ -234,3 +237,14 @@ def score_samples(net: Classifier, images, reference: FeatureStats) -> SampleQua
         coverage=coverage_entropy(probs.argmax(1)),
         frechet=frechet_distance(FeatureStats.of(feats), reference),
     )
+
+
+def measured_quality(name: str, fingerprint: str, path: Path = MEASURED) -> dict | None:
+    """The sample quality `scripts/sample_quality.py table` measured for model `name`: {"prior": {confidence,
+    coverage, frechet}, "mixture": {...}}, or None where it measured none for these weights (`fingerprint`, their
+    `weights_sha256`) or the file cannot be read."""
+    try:
+        record = json.loads(path.read_text())["models"][name]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return record if isinstance(record, dict) and record.get("weights_sha256") == fingerprint else None

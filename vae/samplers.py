@@ -204,24 +204,3 @@ def write_sampler(folder: str | os.PathLike, data_dir: str | None = None) -> Pat
     model, card = load_model(folder)
     gmm = fit_sampler(model, dataset_of(card).split(True, data_dir))
     return save_sampler(folder, gmm, fingerprint)
-
-
-def measured_frechet(folder: str | os.PathLike) -> tuple[float, float] | None:
-    """(prior, mixture) Fréchet distances of a model as the sample-quality table of the README beside its folder
-    records them (checkpoints/README.md for the shipped models, `scripts/sample_quality.py table`), or None where
-    there is no such table or no row for this folder's name."""
-    folder = Path(folder)
-    try:
-        lines = (folder.parent / "README.md").read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
-    for row, below in zip(rows, rows[1:], strict=False):
-        if len(row) == len(below) == 7 and row[0] == f"`{folder.name}`" and row[2].startswith("prior"):
-            if not below[2].startswith("GMM"):
-                return None
-            try:
-                return float(row[5]), float(below[5])
-            except ValueError:
-                return None
-    return None

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vae import anomaly, figures, holes, latent, rendering, samplers
+from vae import anomaly, figures, holes, latent, quality, rendering, samplers
 from vae.catalog import Entry
-from vae.checkpoint import CheckpointError, load_atlas, load_model, read_card, shipped_root, weights_sha256
+from vae.checkpoint import CheckpointError, load_atlas, load_model, read_card, weights_sha256
 from vae.data import DatasetFormatError, DatasetMissingError, DatasetSpec, data_dir, dataset_of
 from vae.models import Model
 
@@ -177,13 +177,11 @@ def mixture_samples_png(folder: str, fingerprint: str, n: int = 8, seed: int = 0
 
 
 @st.cache_data(show_spinner=False, max_entries=4 * MODELS_KEPT)
-def measured_frechet(folder: str) -> tuple[float, float] | None:
-    """(prior, mixture) Fréchet distances of a shipped model from the table of checkpoints/README.md
-    (`vae.samplers.measured_frechet`); None for a run or a model the table does not list."""
-    path = Path(folder)
-    if path.resolve().parent != shipped_root().resolve():
-        return None
-    return samplers.measured_frechet(path)
+def measured_frechet(folder: str, fingerprint: str) -> tuple[float, float] | None:
+    """(prior, mixture) Fréchet distances measured for these weights by `scripts/sample_quality.py table`
+    (`vae.quality.measured_quality`); None for a model it did not measure."""
+    measured = quality.measured_quality(Path(folder).name, fingerprint)
+    return None if measured is None else (measured["prior"]["frechet"], measured["mixture"]["frechet"])
 
 
 @st.cache_data(show_spinner="Measuring the prior's gap…", max_entries=4 * MODELS_KEPT)

@@ -41,7 +41,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from bench.app_client import AppClient
 from bench.server import launch_app, machine, percentiles, print_table, stop_app, wait_healthy
 from pages.ui.picker import PICK_DATASET, PICK_MODEL, dataset_title, option_label
-from vae import anomaly, catalog, images, latent
+from vae import anomaly, catalog, images, jobs, latent
 from vae.checkpoint import load_atlas, load_model, shipped_root
 from vae.data import load_split
 from vae.models import ModelConfig, build_model
@@ -304,9 +304,11 @@ def widest_mlp_under(max_parameters: int) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def training_at_cap(runs: Path, data_dir: str | None) -> Iterator[list[str]]:
-    """A `python -m vae.train` run at shared mode's size cap in `runs`, for the block; yields its command line."""
+    """A `python -m vae.train` run at shared mode's size cap in `runs`, with the threads and CPU priority the training
+    page gives its runs (`vae.jobs`), for the block; yields its command line."""
     hidden = widest_mlp_under(SHARED_DEFAULTS["max_parameters"])
     cmd = [sys.executable, "-m", "vae.train", "--hidden", *map(str, hidden), "--quiet", "--iwae-k", "0"]
+    cmd += ["--threads", str(jobs.default_threads()), "--nice", str(jobs.NICE)]
     cmd += ["--epochs", str(SHARED_DEFAULTS["max_epochs"])] + (["--data-dir", data_dir] if data_dir else [])
     proc = subprocess.Popen(cmd, env={**os.environ, "VAE_RUNS": str(runs)}, stdout=subprocess.DEVNULL)
     try:

@@ -571,3 +571,15 @@ def test_a_command_line_run_takes_the_lock_refuses_a_second_and_stops_on_request
     assert jobs.active_job(tmp_path) is None and not (job.folder / STOP).exists()
     card = read_card(job.folder)
     assert card["metrics"] is None and card["training"]["epochs_done"] >= 1 and (job.folder / TRAIN_STATE).exists()
+
+
+@pytest.mark.slow
+def test_a_run_the_page_starts_yields_the_cpu_to_the_server(tmp_path, digits_npz, data_dir, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+    job = jobs.start(replace(SMALL, dataset=str(digits_npz), epochs=400), tmp_path, threads=1)
+    _wait(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 1)
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, job.pid) == os.getpriority(os.PRIO_PROCESS, 0) + jobs.NICE
+    finally:
+        jobs.stop(tmp_path)
+        _wait(lambda: not jobs.current_job(tmp_path).alive)

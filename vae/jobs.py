@@ -280,10 +280,14 @@ def write_config(folder: Path, config: TrainConfig) -> Path:
     return path
 
 
+NICE = 10  # a run the page starts yields the CPU to the server's answers
+
+
 def train_arguments(folder: Path, threads: int | None, iwae_k: int, resume: bool = False) -> list[str]:
     """The `python -m vae.train` arguments of the run in `folder`: its settings from its config.json (`write_config`),
-    watched (--live), with `threads` CPU threads (default `default_threads()`) and `iwae_k` importance samples."""
-    args = ["--config", str(folder / CONFIG), "--out", str(folder), "--live", "--quiet"]
+    watched (--live), with `threads` CPU threads (default `default_threads()`), `iwae_k` importance samples and a
+    lower CPU priority (NICE)."""
+    args = ["--config", str(folder / CONFIG), "--out", str(folder), "--live", "--quiet", "--nice", str(NICE)]
     args += ["--threads", str(threads or default_threads()), "--iwae-k", str(iwae_k)]
     return [*args, "--resume"] if resume else args
 

@@ -89,6 +89,14 @@ def parser(config: type = TrainConfig) -> ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's, one per core)")
     p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="lower the run's CPU priority by N (0-19), so that a server starting it answers its visitors first "
+        "(default: 0; the training page uses 10)",
+    )
+    p.add_argument(
         "--live",
         action="store_true",
         help="keep live.json and live_map.npz in the run folder up to date (progress, loss curve, latent map of 2,000 "
@@ -149,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads < 1:
             p.error("--threads must be 1 or more")
         torch.set_num_threads(args.threads)
+    if not 0 <= args.nice <= 19:
+        p.error("--nice must be from 0 to 19")
+    if args.nice:
+        os.nice(args.nice)
     try:
         config = config_from_args(args)
         device = resolve_device(args.device)

@@ -63,7 +63,7 @@ def test_a_run_trained_by_the_cli_appears_in_the_running_apps_picker(page, check
         page.keyboard.press("Escape")
 
         train_run(env)
-        [run] = runs.iterdir()
+        [run] = [p for p in runs.iterdir() if p.is_dir()]
         rerun(page)
         settled(page)
         options = model_options(page)

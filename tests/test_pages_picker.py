@@ -213,7 +213,7 @@ def tiny(tiny_runs, checkpoints_dir, data_dir, monkeypatch) -> dict[int, str]:
     monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
     monkeypatch.setenv("VAE_RUNS", str(tiny_runs))
     monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
-    return {int(f.name.split("-z")[1].split("-")[0]): f.name for f in tiny_runs.iterdir()}
+    return {int(f.name.split("-z")[1].split("-")[0]): f.name for f in tiny_runs.iterdir() if f.is_dir()}
 
 
 PAGES = ["overview", "map", "interpolate", "compare", "image", "anomaly"]

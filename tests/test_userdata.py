@@ -250,7 +250,7 @@ def test_nothing_at_the_path_is_one_sentence(tmp_path, capsys):
 
 
 def _one_run(runs: Path) -> Path:
-    [run] = runs.iterdir()
+    [run] = [p for p in runs.iterdir() if p.is_dir()]
     return run
 
 

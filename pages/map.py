@@ -593,7 +593,7 @@ colour = controls[3].selectbox(
     "Colour by",
     colours,
     key=COLOUR_BY,
-    format_func=lambda c: "Class" if c == "class" else attributes.TITLES[c].capitalize(),
+    format_func=lambda c: "Colour by ink area" if c == "area" else f"Colour by {c}",
     label_visibility="collapsed",
     help="Colour the points by their class or by an attribute measured from each test image's pixels.",
 )

@@ -8,7 +8,9 @@ import json
 
 import numpy as np
 import pytest
+import streamlit as st
 
+import vae.attributes
 from tests.test_pages_explorer import latent_map_spec, map_chart_args, open_page
 from vae.attributes import attribute_vector, attributes_path, class_vector, line, load_attributes
 from vae.checkpoint import load_atlas
@@ -19,6 +21,14 @@ def _real_models(monkeypatch, checkpoints_dir, data_dir, tmp_path_factory):
     monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
     monkeypatch.setenv("VAE_RUNS", str(tmp_path_factory.mktemp("runs")))  # no runs
     monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+
+
+@pytest.fixture
+def fresh_caches():
+    """Streamlit's data caches emptied before and after: the test changes what the measured attributes are."""
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
 
 
 def values(array) -> np.ndarray:
@@ -79,3 +89,18 @@ def test_two_classes_give_the_vector_from_one_class_mean_to_the_other(checkpoint
     at.selectbox(key="map_vector_b").set_value(1).run()  # the same class twice: a zero vector, no slider
     assert "direction" not in panel(at)
     assert any("zero" in c.value for c in at.caption)
+
+
+def test_the_shipped_attributes_colour_the_map_without_the_dataset_on_disk(monkeypatch, tmp_path, fresh_caches):
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path))  # no MNIST there
+    at = open_page("map")
+    assert "thickness" in at.selectbox(key="map_colour_by").options[2]
+
+
+def test_without_measured_attributes_only_the_classes_colour_the_map_and_make_a_vector(monkeypatch, fresh_caches):
+    monkeypatch.setattr(vae.attributes, "dataset_attributes", lambda spec, root=None: None)  # data not on disk
+    at = open_page("map", map_vector=True)
+    assert at.selectbox(key="map_colour_by").options == ["Colour by class"]
+    assert at.radio(key="map_vector_kind").options == ["Two classes"]
+    assert any("not on disk" in c.value for c in at.caption)
+    assert panel(at)["direction"]["label"] == "0 → 1"  # the default pair of classes

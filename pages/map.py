@@ -321,15 +321,21 @@ def chosen_vector(sel: Selection) -> tuple[str, np.ndarray] | None:
     if not st.session_state.get(VECTOR_VIEW):
         return None
     codes = sel.atlas["mu"]
-    if st.session_state.get(VECTOR_KIND, "attribute") == "classes" or cached_attributes(str(sel.folder)) is None:
+    measured = cached_attributes(str(sel.folder))
+    if st.session_state.get(VECTOR_KIND, "attribute") == "classes" or measured is None:
+        forget_other_classes(sel)
         names = sel.class_names
         a, b = st.session_state.get(VECTOR_FROM, 0), st.session_state.get(VECTOR_TO, min(1, len(names) - 1))
         return f"{names[a]} → {names[b]}", attributes.class_vector(codes, sel.atlas["labels"], a, b)
-    measured = cached_attributes(str(sel.folder))
-    if measured is None:
-        return None
     name = st.session_state.get(VECTOR_ATTRIBUTE, "thickness")
     return f"{name} ↑", attributes.attribute_vector(codes, measured[name])
+
+
+def forget_other_classes(sel: Selection) -> None:
+    """Drop a class chosen on another model that this one lacks (its widget starts again from its default)."""
+    for key in (VECTOR_FROM, VECTOR_TO):
+        if st.session_state.get(key, 0) >= len(sel.class_names):
+            del st.session_state[key]
 
 
 def vector_direction(sel: Selection, chosen: tuple[str, np.ndarray] | None) -> dict | None:

@@ -104,3 +104,9 @@ def test_without_measured_attributes_only_the_classes_colour_the_map_and_make_a_
     assert at.radio(key="map_vector_kind").options == ["Two classes"]
     assert any("not on disk" in c.value for c in at.caption)
     assert panel(at)["direction"]["label"] == "0 → 1"  # the default pair of classes
+
+
+def test_a_class_another_model_had_but_this_one_lacks_falls_back_to_the_default_pair():
+    at = open_page("map", map_vector=True, map_vector_kind="classes", map_vector_a=2, map_vector_b=15)
+    assert panel(at)["direction"]["label"] == "2 → 1"
+    assert at.selectbox(key="map_vector_b").value == 1

@@ -1,4 +1,5 @@
-"""Latent map: every test image at its code; decode any point; the manifold overlay; samples from the prior and from
+"""Latent map: every test image at its code, coloured by class or by a measured attribute; decode any point, and move
+it along an attribute's or two classes' vector; the manifold overlay; samples from the prior and from
 a Gaussian mixture fitted on the training codes; the prior's holes; traversals; the decoded point in the address
 (?z=a,b,…); the map's points, the decoded image and the grid as downloads."""
 
@@ -12,6 +13,7 @@ import streamlit as st
 from pages.map_chart import DecodePanel, chart_event, map_chart, map_points_url, model_url
 from pages.ui.cached import (
     cached_atlas,
+    cached_attributes,
     cached_card,
     cached_code_span,
     cached_prior_gap,
@@ -26,7 +28,7 @@ from pages.ui.cached import (
 from pages.ui.selection import Selection, current_selection
 from pages.ui.state import map_selected, remember_map_selected
 from pages.ui.text import verbatim
-from vae import export, figures, holes, latent, rendering
+from vae import attributes, export, figures, holes, latent, rendering
 from vae.checkpoint import weights_sha256
 from vae.data import dataset_of
 
@@ -35,6 +37,16 @@ DECODED_SCALE = 7  # the decoded image's download is 28 x 7 = 196 px wide, as th
 _SERVER_DECODES = "map_server_decodes"  # the browser said it cannot decode: the server does
 MAP_HEIGHT = 470
 HOLES_VIEW = "map_holes"  # the expander of the prior's holes (open: True)
+VECTOR_VIEW = "map_vector"  # the expander of the attribute vector (open: True)
+COLOUR_BY = "map_colour_by"  # "class" or one of vae.attributes.ATTRIBUTES
+VECTOR_KIND, VECTOR_ATTRIBUTE, VECTOR_FROM, VECTOR_TO = (
+    "map_vector_kind",
+    "map_vector_attr",
+    "map_vector_a",
+    "map_vector_b",
+)
+VECTOR_KINDS = {"attribute": "An attribute", "classes": "Two classes"}
+VECTOR_EXTENT = 2.0  # the direction slider spans ±2σ of the codes along the vector
 Z_PARAM = "z"  # the address's ?z=a,b,…: the decoded point
 _Z_IN_ADDRESS = "map_z_in_address"  # the z this session last read from or wrote to the address
 
@@ -141,9 +153,11 @@ def apply_map_event(sel: Selection, projection: latent.MapProjection, keys: list
 # --- Panels ---------------------------------------------------------------------------------------------------
 
 
-def decode_panel(sel: Selection, projection: latent.MapProjection, code: np.ndarray, ranges: np.ndarray) -> DecodePanel:
+def decode_panel(
+    sel: Selection, projection: latent.MapProjection, code: np.ndarray, ranges: np.ndarray, direction: dict | None
+) -> DecodePanel:
     """The chart's decode panel: sliders at `code` (z,), the server's decode of it, and what the browser needs to
-    decode on its own (the model's URL, the map projection)."""
+    decode on its own (the model's URL, the map projection); `direction` adds the slider along a vector."""
     image = latent.decode(sel.model, code[None].astype(np.float32))[0]
     points = map_points_url(projection.coords, projection.codes) if projection.kind == "umap" else None
     return DecodePanel(
@@ -153,6 +167,7 @@ def decode_panel(sel: Selection, projection: latent.MapProjection, code: np.ndar
         image=rendering.data_uri(rendering.png_bytes(image)),
         model=None if st.session_state.get(_SERVER_DECODES) else model_url(sel.folder),
         projection=projection.spec(points),
+        direction=direction,
     )
 
 
@@ -219,9 +234,12 @@ def downloads(sel: Selection, projection: latent.MapProjection, code: np.ndarray
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def map_figure_json(folder: str, projection_kind: str, grid: dict | None) -> str:
-    """The map of a model's test codes as Plotly JSON, without the selection and the crosshair (the chart's own)."""
+def map_figure_json(folder: str, projection_kind: str, grid: dict | None, colour: str = "class") -> str:
+    """The map of a model's test codes as Plotly JSON, without the selection and the crosshair (the chart's own);
+    `colour` is "class" or the measured attribute that colours the points."""
     atlas = cached_atlas(folder)
+    measured = cached_attributes(folder) if colour != "class" else None
+    color_by = (attributes.TITLES[colour], measured[colour]) if measured is not None else None
     projection = latent.map_projection(atlas, projection_kind)
     coords = projection.coords
     if projection.kind == "latent":
@@ -243,6 +261,7 @@ def map_figure_json(folder: str, projection_kind: str, grid: dict | None) -> str
         equal_aspect=projection.kind != "umap",
         height=MAP_HEIGHT,
         opacity=0.15 if tiles else 0.55,
+        color_by=color_by,
     )
     return figure.update_layout(uirevision=f"{folder}/{projection_kind}").to_json()  # a new model resets the zoom
 
@@ -296,8 +315,84 @@ def traversals(sel: Selection, code: np.ndarray) -> None:
     st.image(rendering.png_bytes(rendering.mosaic(images), scale=2), output_format="PNG")
 
 
+def chosen_vector(sel: Selection) -> tuple[str, np.ndarray] | None:
+    """(label, vector (z,)) of the attribute vector's settings while its expander is open, else None; the widgets'
+    defaults until they are drawn (they are drawn below the map, after the chart has its panel)."""
+    if not st.session_state.get(VECTOR_VIEW):
+        return None
+    codes = sel.atlas["mu"]
+    measured = cached_attributes(str(sel.folder))
+    if st.session_state.get(VECTOR_KIND, "attribute") == "classes" or measured is None:
+        forget_other_classes(sel)
+        names = sel.class_names
+        a, b = st.session_state.get(VECTOR_FROM, 0), st.session_state.get(VECTOR_TO, min(1, len(names) - 1))
+        return f"{names[a]} → {names[b]}", attributes.class_vector(codes, sel.atlas["labels"], a, b)
+    name = st.session_state.get(VECTOR_ATTRIBUTE, "thickness")
+    return f"{name} ↑", attributes.attribute_vector(codes, measured[name])
+
+
+def forget_other_classes(sel: Selection) -> None:
+    """Drop a class chosen on another model that this one lacks (its widget starts again from its default)."""
+    for key in (VECTOR_FROM, VECTOR_TO):
+        if st.session_state.get(key, 0) >= len(sel.class_names):
+            del st.session_state[key]
+
+
+def vector_direction(sel: Selection, chosen: tuple[str, np.ndarray] | None) -> dict | None:
+    """The decode panel's direction for the chosen vector: through the mean code, ±2σ along it; None for none."""
+    if chosen is None or not np.linalg.norm(chosen[1]) > 0:
+        return None
+    origin, unit, sigma = attributes.line(sel.atlas["mu"], chosen[1])
+    reach = round(VECTOR_EXTENT * sigma, 2)
+    return {
+        "label": chosen[0],
+        "origin": [round(float(v), 4) for v in origin],
+        "vector": [round(float(v), 5) for v in unit],
+        "range": [-reach, reach],
+    }
+
+
+def vector_settings(sel: Selection, chosen: tuple[str, np.ndarray] | None) -> None:
+    """The attribute vector's widgets (inside its expander) and what the chosen vector is."""
+    measured = cached_attributes(str(sel.folder))
+    kinds = list(VECTOR_KINDS) if measured is not None else ["classes"]
+    if measured is None:
+        st.caption(
+            f"The attributes are measured from the test images, and those of {sel.data.title} are not on disk: "
+            "only a vector between two classes is offered."
+        )
+    if st.session_state.get(VECTOR_KIND) not in kinds:
+        st.session_state[VECTOR_KIND] = kinds[0]
+    kind = st.radio("Vector from", kinds, key=VECTOR_KIND, horizontal=True, format_func=VECTOR_KINDS.get)
+    if kind == "attribute":
+        st.selectbox(
+            "Attribute",
+            attributes.ATTRIBUTES,
+            index=attributes.ATTRIBUTES.index("thickness"),
+            key=VECTOR_ATTRIBUTE,
+            format_func=attributes.TITLES.get,
+            help="The mean code of the test images in this attribute's top quartile minus that of its bottom one.",
+        )
+    else:
+        classes = range(len(sel.class_names))
+        left, right = st.columns(2)
+        left.selectbox("From class", classes, index=0, key=VECTOR_FROM, format_func=sel.class_names.__getitem__)
+        right.selectbox(
+            "To class", classes, index=min(1, len(classes) - 1), key=VECTOR_TO, format_func=sel.class_names.__getitem__
+        )
+    if chosen is None or not np.linalg.norm(chosen[1]) > 0:
+        st.caption("This vector is zero (a class without images, or the same class twice): nothing to move along.")
+        return
+    _, _, sigma = attributes.line(sel.atlas["mu"], chosen[1])
+    st.caption(
+        f"Length {np.linalg.norm(chosen[1]):.2f} (latent units); the codes spread σ = {sigma:.2f} along it. The "
+        f'slider "{chosen[0]}" under the z sliders moves the decoded point from −2σ to +2σ along it, through the '
+        "mean code, decoding in the browser as it moves."
+    )
+
+
 @st.fragment
-def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool) -> None:
+def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool, colour: str) -> None:
     """Map and decode panel: reruns alone when a slider moves or the map is clicked."""
     projection = sel.projection(projection_kind)
     keys = slider_keys(sel)
@@ -312,9 +407,10 @@ def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool) ->
     code = np.array([st.session_state[k] for k in keys])  # float64: the sliders show the same two decimals
     write_code_to_address(code)
     selected = selected_indices(sel)
-    panel = decode_panel(sel, projection, code, ranges)
+    chosen = chosen_vector(sel)
+    panel = decode_panel(sel, projection, code, ranges, vector_direction(sel, chosen))
     map_chart(
-        map_figure_json(str(sel.folder), projection_kind, grid if overlay else None),
+        map_figure_json(str(sel.folder), projection_kind, grid if overlay else None, colour),
         overlays=[figures.highlight_trace(projection.coords[selected])] if selected else [],
         crosshair=projection.to_map(code)[0],
         panel=panel,
@@ -335,6 +431,11 @@ def explorer(sel: Selection, projection_kind: str, grid: dict, overlay: bool) ->
         downloads(sel, projection, code, grid)
     with details:
         selection_details(sel, selected)
+
+    vector_view = st.expander("Attribute vector", key=VECTOR_VIEW, on_change="rerun", icon=":material/trending_up:")
+    if vector_view.open:
+        with vector_view:
+            vector_settings(sel, chosen)
 
     # Each tab's content is made only while it is open: traversals decode z x 9 images for every new point.
     samples_tab, traversal_tab = st.tabs(["Samples", "Traversals"], key="map_tab", on_change="rerun")
@@ -491,5 +592,16 @@ else:
 overlay = controls[1].toggle("Manifold overlay", key="map_overlay", help="Lay the decoded grid over the map.")
 with controls[2]:
     grid = grid_settings(sel, projection_kind)
+colours = ["class", *attributes.ATTRIBUTES] if cached_attributes(str(sel.folder)) is not None else ["class"]
+if st.session_state.get(COLOUR_BY) not in colours:  # another model's choice, measured there only
+    st.session_state[COLOUR_BY] = "class"
+colour = controls[3].selectbox(
+    "Colour by",
+    colours,
+    key=COLOUR_BY,
+    format_func=lambda c: "Colour by ink area" if c == "area" else f"Colour by {c}",
+    label_visibility="collapsed",
+    help="Colour the points by their class or by an attribute measured from each test image's pixels.",
+)
 
-explorer(sel, projection_kind, grid, overlay)
+explorer(sel, projection_kind, grid, overlay, colour)

@@ -112,3 +112,16 @@ def test_every_figure_has_the_shared_style():
 def test_styled_changes_only_the_margins_it_is_given():
     fig = figures.styled(go.Figure(), 200, margin=dict(t=5), title="x")
     assert (fig.layout.margin.l, fig.layout.margin.t) == (figures.MARGIN["l"], 5) and fig.layout.title.text == "x"
+
+
+def test_a_map_coloured_by_an_attribute_is_one_trace_on_a_clipped_continuous_scale():
+    coords, labels = _codes()
+    values = np.linspace(0, 10, len(coords))
+    fig = figures.latent_map_figure(coords, labels, NAMES, color_by=("stroke thickness (pixels)", values))
+    [trace] = fig.data
+    assert isinstance(trace, go.Scattergl) and not _class_traces(fig)
+    assert trace.marker.colorbar.title.text == "stroke thickness (pixels)"
+    np.testing.assert_allclose(trace.marker.color, values)
+    assert trace.marker.cmin == pytest.approx(np.percentile(values, 1))  # an outlier does not wash out the rest
+    assert trace.marker.cmax == pytest.approx(np.percentile(values, 99))
+    assert trace.customdata.tolist() == list(range(len(coords)))  # clicks still name the test image

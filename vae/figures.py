@@ -29,6 +29,7 @@ CLASS_COLORS = (
 """One calm colour per class (Vega's Tableau-10 order)."""
 
 CROSSHAIR_COLOR = "#111111"
+ATTRIBUTE_COLORSCALE = "Viridis"  # the map coloured by a measured attribute
 PATH_COLOR = "#d62728"
 GRID_COLOR = "#eeeeee"
 MARGIN = dict(l=50, r=10, t=30, b=45)  # px around the plot: room for the axis titles (a `margin=` changes sides)
@@ -84,6 +85,34 @@ def class_traces(
             )
         )
     return traces
+
+
+def attribute_trace(
+    coords: np.ndarray, values: np.ndarray, title: str, marker_size: float = 4.0, opacity: float = 0.55
+) -> go.Scattergl:
+    """All points (N, 2) in one WebGL trace coloured by `values` (N,) on a continuous scale (clipped to the 1st–99th
+    percentile) with a colour bar titled `title`; customdata holds each point's index, as in `class_traces`."""
+    coords = np.asarray(coords, dtype=np.float32)
+    values = np.asarray(values, dtype=np.float32)
+    low, high = (float(v) for v in np.percentile(values, [1, 99])) if len(values) else (0.0, 1.0)
+    return go.Scattergl(
+        x=coords[:, 0],
+        y=coords[:, 1],
+        mode="markers",
+        name=title,
+        showlegend=False,
+        customdata=np.arange(len(coords)),
+        marker=dict(
+            size=marker_size,
+            color=values,
+            colorscale=ATTRIBUTE_COLORSCALE,
+            cmin=low,
+            cmax=max(high, low + 1e-6),
+            opacity=opacity,
+            colorbar=dict(title=dict(text=title, side="right"), thickness=12, len=0.9),
+        ),
+        hovertemplate=f"test image %{{customdata}} · {title} %{{marker.color:.2f}}<extra></extra>",
+    )
 
 
 def highlight_trace(coords: np.ndarray, name: str = "selected") -> go.Scattergl:
@@ -159,8 +188,10 @@ def latent_map_figure(
     marker_size: float = 4.0,
     opacity: float = 0.55,
     class_legend: bool = True,
+    color_by: tuple[str, np.ndarray] | None = None,
 ) -> go.Figure:
-    """The latent map: codes (N, 2) as WebGL points coloured by labels (N,) (class names in the legend).
+    """The latent map: codes (N, 2) as WebGL points coloured by labels (N,) (class names in the legend), or with
+    `color_by` (title, values (N,)) by those values on a continuous scale (`attribute_trace`).
 
     `tiles` are layout images (see `tile_images`); `extra_traces` are drawn on top (e.g. a user's image; a
     go.Scatter is turned into go.Scattergl, since WebGL points would cover an SVG trace).
@@ -169,8 +200,11 @@ def latent_map_figure(
     x_range = x_range or padded_range(coords[:, 0])
     y_range = y_range or padded_range(coords[:, 1])
     fig = go.Figure()
-    for trace in class_traces(coords, labels, class_names, marker_size, opacity):
-        fig.add_trace(trace.update(showlegend=class_legend))
+    if color_by is not None:
+        fig.add_trace(attribute_trace(coords, color_by[1], color_by[0], marker_size, opacity))
+    else:
+        for trace in class_traces(coords, labels, class_names, marker_size, opacity):
+            fig.add_trace(trace.update(showlegend=class_legend))
     for trace in extra_traces:
         fig.add_trace(drawn_on_top(trace))
     styled(

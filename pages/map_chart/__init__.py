@@ -7,7 +7,8 @@ st.plotly_chart's selection: {"event": ms, "selection": {"points": [...], "box":
 
 Beside the map, the decode panel: the decoded image and one slider per latent dimension. Once the map is drawn the
 chart loads the browser runtime (pages/webmodel) and the model's decoder, and from then on decodes in the browser
-while a slider moves or the pointer hovers the map; it reports a slider's code on release, {"event", "code"}. Where
+while a slider moves (one per dimension, and optionally one along a direction) or the pointer hovers the map; it
+reports a slider's code on release, {"event", "code"}. Where
 the runtime cannot load it says so once ({"runtime": "unavailable"}, kept in later events) and shows the server's
 decoded image instead.
 """
@@ -66,10 +67,15 @@ class DecodePanel:
     image: str  # the server's decode of `code`: a 28 x 28 PNG as a data: URI
     model: str | None  # `model_url`, or None: the server decodes
     projection: dict  # `vae.latent.MapProjection.spec`, for UMAP with points=map_points_url(...)
+    # One more slider that moves the code along a line: {"label", "origin": (z,), "vector": unit (z,),
+    # "range": [lo, hi]}, the code being origin + t·vector for t in the range (latent units); None: no such slider.
+    direction: dict | None = None
 
     def args(self) -> dict:
         labels = [subscript(i) for i in range(len(self.code))]
         panel = {"ranges": self.ranges, "step": self.step, "labels": labels, "projection": self.projection}
+        if self.direction is not None:
+            panel["direction"] = self.direction
         return {
             "code": tuple(float(v) for v in self.code),
             "image": self.image,

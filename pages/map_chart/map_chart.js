@@ -7,7 +7,8 @@
 // Clicks anywhere in the plot area, and box or lasso selections, go back to Python as
 // {event, selection: {points, box, lasso}}, the shape of st.plotly_chart's selection.
 //
-// The decode panel beside the map: the decoded image and one slider per latent dimension. After the first draw
+// The decode panel beside the map: the decoded image, one slider per latent dimension and, where Python sends a
+// direction, one more that moves the code along it. After the first draw
 // the page loads the browser runtime and the model's decoder (scripts injected then, so the first visit draws as
 // fast as before); from then on a slider's input and the pointer over the map are decoded here, once per animation
 // frame, and a slider reports its code to Python only on release ({event, code}). Where the runtime or the model
@@ -28,8 +29,10 @@ const problem = document.getElementById("problem"); // one sentence where the ma
 const canvas = document.getElementById("decoded");
 const caption = document.getElementById("caption");
 const slidersBox = document.getElementById("sliders");
+const directionBox = document.getElementById("direction"); // the slider along a vector, where Python sends one
 let panel = null; // {ranges, step, labels, projection} from Python, as a JSON string and parsed
 let sliders = []; // the <input type=range> elements, one per latent dimension
+let along = null; // the direction's <input type=range>, or null
 let serverCode = null; // the last code Python sent (JSON), so only a new one moves the sliders
 let serverImage = null; // Python's decode of it (a data: URI)
 let decoder = null; // {url, model} once the browser decoder is loaded
@@ -98,9 +101,11 @@ function themed(layout, theme) {
 
 // --- The decode panel ------------------------------------------------------------------------------------------
 
-slidersBox.addEventListener("pointerdown", () => {
-  sliding = true;
-});
+for (const box of [slidersBox, directionBox]) {
+  box.addEventListener("pointerdown", () => {
+    sliding = true;
+  });
+}
 document.addEventListener(
   "pointerup",
   () => {
@@ -141,12 +146,50 @@ function buildSliders(spec) {
   });
 }
 
+// The slider along spec.direction ({label, origin, vector, range}): the code is origin + t·vector, set on the z
+// sliders as it moves, so the decoding, the crosshair and the release are theirs.
+function buildDirection(spec) {
+  directionBox.replaceChildren();
+  along = null;
+  const dir = spec.direction;
+  if (!dir) return;
+  const label = document.createElement("label");
+  const name = document.createElement("b");
+  name.textContent = dir.label;
+  name.title = `${dir.label}: from −2σ to +2σ along the vector, through the mean code`;
+  along = document.createElement("input");
+  Object.assign(along, { type: "range", min: dir.range[0], max: dir.range[1], step: 0.01, value: 0 });
+  along.setAttribute("aria-label", `along ${dir.label}`);
+  const value = document.createElement("span");
+  label.append(name, along, value);
+  directionBox.append(label);
+  along.addEventListener("input", () => {
+    const t = Number(along.value);
+    sliders.forEach((s, i) => {
+      s.value = dir.origin[i] + t * dir.vector[i];
+    });
+    showValues();
+    requestFrame();
+  });
+  along.addEventListener("change", () => send({ code: sliderCode() }));
+}
+
+// Where the z sliders' code lies along the direction (its projection on the vector).
+function showAlong() {
+  if (!along) return;
+  const dir = panel.direction;
+  const t = sliderCode().reduce((sum, v, i) => sum + (v - dir.origin[i]) * dir.vector[i], 0);
+  if (document.activeElement !== along) along.value = t;
+  along.nextElementSibling.textContent = Number(along.value).toFixed(2);
+}
+
 function sliderCode() {
   return sliders.map((s) => Math.round(Number(s.value) * 100) / 100);
 }
 
 function showValues() {
   for (const s of sliders) s.nextElementSibling.textContent = Number(s.value).toFixed(2);
+  showAlong();
   const code = sliderCode();
   caption.textContent =
     code.length === 2
@@ -221,6 +264,7 @@ function updatePanel(args) {
   if (args.panel !== panel?.json) {
     panel = { ...JSON.parse(args.panel), json: args.panel };
     buildSliders(panel);
+    buildDirection(panel);
     serverCode = null;
     component.loadPoints(panel.projection);
   }

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from vae import anomaly, figures, holes, latent, quality, rendering, samplers
+from vae import anomaly, attributes, figures, holes, latent, quality, rendering, samplers
 from vae.catalog import Entry
 from vae.checkpoint import CheckpointError, load_atlas, load_model, read_card, weights_sha256
 from vae.data import DatasetFormatError, DatasetMissingError, DatasetSpec, data_dir, dataset_of
@@ -58,6 +58,27 @@ def forget_rewritten(entry: Entry) -> None:
         st.cache_data.clear()
         _CACHED_WRITES.clear()
         _CACHED_WRITES[entry.folder] = entry.written
+
+
+# --- Measured attributes --------------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner="Measuring the test images…", max_entries=16)
+def _attributes(folder: str, on_disk: bool) -> dict[str, np.ndarray] | None:
+    data = dataset_of(cached_card(folder))
+    try:
+        values = attributes.dataset_attributes(data, data_dir())
+    except (attributes.AttributeFileError, DatasetMissingError, DatasetFormatError):
+        return None
+    n = len(cached_atlas(folder)["mu"])
+    return None if values is None or any(len(v) != n for v in values.values()) else values
+
+
+def cached_attributes(folder: str) -> dict[str, np.ndarray] | None:
+    """The attributes measured from the model's test images (`vae.attributes`, float32 (N,) each, the atlas's
+    order): shipped for MNIST and Fashion-MNIST, measured once from the user's test images; None where neither is
+    there (or they do not match the atlas). Asked again once the data appears on disk."""
+    return _attributes(folder, dataset_of(cached_card(folder)).on_disk(data_dir()))
 
 
 # --- Original test images -------------------------------------------------------------------------------------

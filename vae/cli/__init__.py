@@ -1,4 +1,5 @@
-"""The command lines, one module each with its `main` and parser: `train`, `zoo`, `atlas`, `anomaly`, `evaluate`.
+"""The command lines, one module each with its `main` and parser: `train`, `zoo`, `atlas`, `anomaly`, `evaluate`,
+`attributes`.
 
 They run as `python -m vae.train` (and so on): each library module ends with a guard that imports its command's
 `main` only when run as a script, so no library module, and nothing the pages use, imports a command line. Here: the

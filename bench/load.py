@@ -45,7 +45,7 @@ from vae import anomaly, catalog, images, jobs, latent
 from vae.checkpoint import load_atlas, load_model, shipped_root
 from vae.data import load_split
 from vae.models import ModelConfig, build_model
-from vae.serving import SHARED_DEFAULTS
+from vae.serving import SHARED_CPU_SHARE, SHARED_DEFAULTS
 
 # The models the sessions use, in turn: two share each model's cached copy at 20 sessions... and more.
 MODELS = ("mnist-vae-z2", "fashion-mnist-vae-z16", "mnist-ae-z16", "fashion-mnist-vae-z2")
@@ -304,11 +304,11 @@ def widest_mlp_under(max_parameters: int) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def training_at_cap(runs: Path, data_dir: str | None) -> Iterator[list[str]]:
-    """A `python -m vae.train` run at shared mode's size cap in `runs`, with the threads and CPU priority the training
-    page gives its runs (`vae.jobs`), for the block; yields its command line."""
+    """A `python -m vae.train` run at shared mode's size cap in `runs`, with the threads, CPU priority and CPU share
+    the training page gives its runs in shared mode (`vae.jobs`), for the block; yields its command line."""
     hidden = widest_mlp_under(SHARED_DEFAULTS["max_parameters"])
     cmd = [sys.executable, "-m", "vae.train", "--hidden", *map(str, hidden), "--quiet", "--iwae-k", "0"]
-    cmd += ["--threads", str(jobs.default_threads()), "--nice", str(jobs.NICE)]
+    cmd += ["--threads", str(jobs.default_threads()), "--nice", str(jobs.NICE), "--cpu-share", str(SHARED_CPU_SHARE)]
     cmd += ["--epochs", str(SHARED_DEFAULTS["max_epochs"])] + (["--data-dir", data_dir] if data_dir else [])
     proc = subprocess.Popen(cmd, env={**os.environ, "VAE_RUNS": str(runs)}, stdout=subprocess.DEVNULL)
     try:

@@ -29,6 +29,7 @@ from vae.live import (
     STOPPED,
     TRAINING,
     LiveWriter,
+    Throttle,
     map_subset,
     project_2d,
     read_live,
@@ -36,7 +37,7 @@ from vae.live import (
 )
 from vae.models import ConfigError, ModelConfig, build_model
 from vae.runs import CONFIG
-from vae.serving import ServerPolicy
+from vae.serving import ServerPolicy, server_policy
 from vae.train import TrainConfig, TrainingDiverged, start_run, train_epoch
 
 SMALL = TrainConfig(model=ModelConfig(hidden=(32,)), epochs=2, batch_size=100)
@@ -583,3 +584,38 @@ def test_a_run_the_page_starts_yields_the_cpu_to_the_server(tmp_path, digits_npz
     finally:
         jobs.stop(tmp_path)
         _wait(lambda: not jobs.current_job(tmp_path).alive)
+
+
+def test_a_throttle_sleeps_a_run_back_to_its_cpu_share():
+    clock = {"cpu": 0.0, "wall": 0.0}
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock["wall"] += seconds
+
+    throttle = Throttle(0.25, cpu=lambda: clock["cpu"], wall=lambda: clock["wall"], sleep=sleep)
+    for _ in range(4):  # a step of 10 ms of CPU in 10 ms of wall time
+        clock["cpu"] += 0.01
+        clock["wall"] += 0.01
+        throttle.wait()
+    assert slept == pytest.approx([0.03] * 4)  # 10 ms busy, 30 ms paused: a quarter of a CPU
+    assert clock["cpu"] / clock["wall"] == pytest.approx(0.25)
+    Throttle(1.0, cpu=lambda: 1.0, wall=lambda: 0.0, sleep=slept.append).wait()
+    assert len(slept) == 4  # a full share never pauses
+
+
+@pytest.mark.slow
+def test_a_shared_servers_run_trains_at_its_cpu_share(tmp_path, digits_npz, data_dir, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+    offered = {"VAE_MODE": "shared", "VAE_OWN_DATA": str(digits_npz.parent), "VAE_TRAIN_CPU_SHARE": "0.5"}
+    offered["VAE_MAX_EPOCHS"] = "400"  # longer than the test waits
+    policy = server_policy(offered)
+    job = jobs.start(replace(SMALL, dataset=str(digits_npz), epochs=400), tmp_path, owner="a", policy=policy)
+    try:
+        command = Path(f"/proc/{job.pid}/cmdline").read_bytes().split(b"\0")
+        assert command[command.index(b"--cpu-share") + 1] == b"0.5"
+    finally:
+        jobs.stop(tmp_path, owner="a", policy=policy)
+        _wait(lambda: not jobs.current_job(tmp_path).alive)
+    assert train_cli.parser().parse_args(jobs.train_arguments(tmp_path, 1, 0)).cpu_share == 1.0  # personal: all

@@ -88,3 +88,13 @@ def test_a_bad_mode_setting_is_one_line_and_the_server_runs_shared_without_train
         "Until it is mended this server runs shared, with training off."
     ]
     assert any(c.value.startswith("Shared mode: training is off") for c in at.caption)
+
+
+def test_a_shared_servers_runs_get_a_quarter_of_a_cpu_unless_told_otherwise():
+    assert server_policy({}).train_cpu_share == 1.0
+    assert server_policy({"VAE_MODE": "shared"}).train_cpu_share == 0.25
+    assert server_policy({"VAE_MODE": "shared", "VAE_TRAIN_CPU_SHARE": "0.5"}).train_cpu_share == 0.5
+    assert "25% of a CPU per run" in server_policy({"VAE_MODE": "shared"}).describe()
+    for bad in ("0", "1.5", "half", "nan"):
+        with pytest.raises(PolicyError, match=r"^VAE_TRAIN_CPU_SHARE must be a number above 0 and at most 1, not "):
+            server_policy({"VAE_TRAIN_CPU_SHARE": bad})

@@ -22,7 +22,7 @@ SETTING_FLAGS = (
 )
 FLAGS = [*SETTING_FLAGS.split(" "), "--seed", "--schedule", "--weight-decay", "--ema", "--output-bias"]
 RUN_FLAGS = ["--config", "--data-dir", "--device", "--out", "--resume", "--overwrite", "--iwae-k", "--quiet"]
-RUN_FLAGS += ["--threads", "--nice", "--live"]
+RUN_FLAGS += ["--threads", "--nice", "--cpu-share", "--live"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -283,12 +283,14 @@ def write_config(folder: Path, config: TrainConfig) -> Path:
 NICE = 10  # a run the page starts yields the CPU to the server's answers
 
 
-def train_arguments(folder: Path, threads: int | None, iwae_k: int, resume: bool = False) -> list[str]:
+def train_arguments(
+    folder: Path, threads: int | None, iwae_k: int, resume: bool = False, cpu_share: float = 1.0
+) -> list[str]:
     """The `python -m vae.train` arguments of the run in `folder`: its settings from its config.json (`write_config`),
-    watched (--live), with `threads` CPU threads (default `default_threads()`), `iwae_k` importance samples and a
-    lower CPU priority (NICE)."""
+    watched (--live), with `threads` CPU threads (default `default_threads()`), `iwae_k` importance samples, a lower
+    CPU priority (NICE) and at most `cpu_share` CPU-seconds per second (the server's policy)."""
     args = ["--config", str(folder / CONFIG), "--out", str(folder), "--live", "--quiet", "--nice", str(NICE)]
-    args += ["--threads", str(threads or default_threads()), "--iwae-k", str(iwae_k)]
+    args += ["--threads", str(threads or default_threads()), "--iwae-k", str(iwae_k), "--cpu-share", f"{cpu_share:g}"]
     return [*args, "--resume"] if resume else args
 
 
@@ -406,7 +408,8 @@ def start(
             write_json(folder / OWNER, {"owner": owner_tag(owner)})
         except OSError as err:
             raise RunsFolderError(f"The run folder cannot be written under {root} ({err.strerror or err}).") from None
-        return _launch(root, folder, train_arguments(folder, threads, iwae_k), owner_tag(owner))
+        arguments = train_arguments(folder, threads, iwae_k, cpu_share=policy.train_cpu_share)
+        return _launch(root, folder, arguments, owner_tag(owner))
 
 
 def _check_owner(folder: Path, owner: str | None, policy: ServerPolicy | None, doing: str) -> None:
@@ -434,7 +437,9 @@ def resume(
     with _guard(root):
         _refuse_if_busy(root)
         write_config(folder, config)  # a run watched from the command line has none yet
-        return _launch(root, folder, train_arguments(folder, threads, iwae_k, resume=True), run_owner(folder))
+        share = (policy or ServerPolicy()).train_cpu_share
+        arguments = train_arguments(folder, threads, iwae_k, resume=True, cpu_share=share)
+        return _launch(root, folder, arguments, run_owner(folder))
 
 
 def stop(

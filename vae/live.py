@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,6 +172,30 @@ def clear_stop(folder: str | os.PathLike) -> None:
 
 
 @dataclass
+class Throttle:
+    """Holds a run to `share` CPU-seconds per second of wall time (0 < share <= 1): after a step that got ahead, it
+    sleeps until the run's CPU time (all its threads) over the wall time since it began is back at `share`."""
+
+    share: float = 1.0
+    cpu: Callable[[], float] = time.process_time
+    wall: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        self.restart()
+
+    def restart(self) -> None:
+        self._cpu0, self._wall0 = self.cpu(), self.wall()
+
+    def wait(self) -> None:
+        if self.share >= 1:
+            return
+        ahead = (self.cpu() - self._cpu0) / self.share - (self.wall() - self._wall0)
+        if ahead > 0:
+            self.sleep(ahead)
+
+
+@dataclass
 class StopWatcher:
     """The observer of a run that nobody draws: it stops the run as Ctrl-C would (KeyboardInterrupt at a step
     boundary) when its folder gets a stop file, when a SIGINT came during the epochs (`interrupt`, the handler the
@@ -179,6 +204,7 @@ class StopWatcher:
 
     folder: Path
     watch_parent: bool = False
+    cpu_share: float = 1.0  # CPU-seconds per second the run may use (`Throttle`), waited out after each step
     training: bool = False  # between `begin` and `evaluating`: a SIGINT waits for the next step
     requested: bool = False
     _last_check: float = 0.0
@@ -186,6 +212,7 @@ class StopWatcher:
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
         self._parent = os.getppid()
+        self.throttle = Throttle(self.cpu_share)
 
     def check(self) -> None:
         """Raise KeyboardInterrupt when a stop was asked for (looks for the file at most every STOP_CHECK_S)."""
@@ -212,10 +239,12 @@ class StopWatcher:
     def begin(self, model: Model, epochs_done: int, n_batches: int) -> None:
         self.training = True
         self._last_check = 0.0
+        self.throttle.restart()
         self.check()
 
     def step(self, model: Model, recon: torch.Tensor, kl: torch.Tensor) -> None:
         self.check()
+        self.throttle.wait()
 
     def epoch_done(self, model: Model, epochs_done: int) -> None:
         pass
@@ -253,6 +282,7 @@ class LiveWriter:
     json_every_s: float = 1.0
     map_every_s: float = 3.0
     watch_parent: bool = True  # stop (as Ctrl-C) when the process that started this one exits
+    cpu_share: float = 1.0  # CPU-seconds per second the run may use (`Throttle`)
 
     state: str = TRAINING
     n_batches: int = 0  # steps per epoch
@@ -269,7 +299,7 @@ class LiveWriter:
 
     def __post_init__(self) -> None:
         self.folder = Path(self.folder)
-        self.stops = StopWatcher(self.folder, watch_parent=self.watch_parent)
+        self.stops = StopWatcher(self.folder, watch_parent=self.watch_parent, cpu_share=self.cpu_share)
         self._subset = torch.from_numpy(map_subset(len(self.test)))
         z = self.config.model.latent_dim
         self._prior = torch.from_numpy(prior_samples(PRIOR_GRID * PRIOR_GRID, z, seed=0))
@@ -307,7 +337,7 @@ class LiveWriter:
         self._sums[2] += 1
         if self._step % CURVE_EVERY == 0:
             self._add_point()
-        self.stops.check()
+        self.stops.step(model, recon, kl)
         now = time.perf_counter()
         if now - self._last_map >= self.map_every_s:
             self._write_map(model)

@@ -38,6 +38,7 @@ class ServerPolicy:
     runs_per_session: int | None = None  # VAE_RUNS_PER_SESSION: runs one browser session may start
     max_runs: int | None = None  # VAE_MAX_RUNS: runs kept in the runs folder; the oldest unresumable go first
     own_data: Path | None = None  # VAE_OWN_DATA: the folder whose .npz files and IDX folders are offered by name
+    train_cpu_share: float = 1.0  # VAE_TRAIN_CPU_SHARE: CPU-seconds per second a run may use (0 < share <= 1)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -46,6 +47,10 @@ class ServerPolicy:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise PolicyError(f"VAE_{name.upper()} must be a whole number of at least 1, not {value!r}.")
+        if not (isinstance(self.train_cpu_share, float | int) and 0 < self.train_cpu_share <= 1):
+            raise PolicyError(
+                f"VAE_TRAIN_CPU_SHARE must be a number above 0 and at most 1, not {self.train_cpu_share!r}."
+            )
 
     @property
     def shared(self) -> bool:
@@ -83,6 +88,7 @@ class ServerPolicy:
             f"{self.max_epochs} epochs" if self.max_epochs else None,
             f"{self.runs_per_session} runs per visitor" if self.runs_per_session else None,
             f"the newest {self.max_runs} runs kept" if self.max_runs else None,
+            f"{self.train_cpu_share:.0%} of a CPU per run" if self.train_cpu_share < 1 else None,
         ]
         limits = ", ".join(c for c in caps if c)
         return "Shared mode: each visitor's runs are their own; datasets are picked by name" + (
@@ -91,6 +97,9 @@ class ServerPolicy:
 
 
 SHARED_DEFAULTS = {"max_parameters": 2_000_000, "max_epochs": 20, "runs_per_session": 3, "max_runs": 100}
+# A run may use a quarter of a CPU in shared mode: on 2 cores, 40 sessions then answer within 1.5x of one idle
+# session's time while a run at the caps trains (bench/README.md, "Shared mode under load").
+SHARED_CPU_SHARE = 0.25
 
 
 def _whole(env: Mapping[str, str], name: str) -> int | None:
@@ -116,7 +125,14 @@ def server_policy(env: Mapping[str, str] | None = None) -> ServerPolicy:
         value = _whole(env, f"VAE_{name.upper()}")
         limits[name] = defaults.get(name) if value is None else value
     own = env.get("VAE_OWN_DATA")
-    return ServerPolicy(mode=mode, training=training == "on", own_data=Path(own) if own else None, **limits)
+    share_text = (env.get("VAE_TRAIN_CPU_SHARE") or "").strip()
+    try:
+        share = float(share_text) if share_text else (SHARED_CPU_SHARE if mode == "shared" else 1.0)
+    except ValueError:
+        raise PolicyError(f"VAE_TRAIN_CPU_SHARE must be a number above 0 and at most 1, not {share_text!r}.") from None
+    return ServerPolicy(
+        mode=mode, training=training == "on", own_data=Path(own) if own else None, train_cpu_share=share, **limits
+    )
 
 
 def own_datasets(root: Path | None) -> dict[str, Path]:

@@ -97,6 +97,14 @@ def parser(config: type = TrainConfig) -> ArgumentParser:
         "(default: 0; the training page uses 10)",
     )
     p.add_argument(
+        "--cpu-share",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="use at most F CPU-seconds per second (0 < F <= 1), pausing between steps: a shared server's runs "
+        "leave the CPU to its visitors (default: 1, no pauses; shared mode: VAE_TRAIN_CPU_SHARE, 0.25)",
+    )
+    p.add_argument(
         "--live",
         action="store_true",
         help="keep live.json and live_map.npz in the run folder up to date (progress, loss curve, latent map of 2,000 "
@@ -159,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if not 0 <= args.nice <= 19:
         p.error("--nice must be from 0 to 19")
+    if not 0 < args.cpu_share <= 1:
+        p.error("--cpu-share must be above 0 and at most 1")
     if args.nice:
         os.nice(args.nice)
     try:
@@ -180,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
             out = new_run_folder(config)
         with (
             jobs.hold(out, locked) if locked is not None else contextlib.nullcontext(),
-            LiveWriter(out, data[1], config, dataset.class_names) if args.live else StopWatcher(out) as live,
+            (
+                LiveWriter(out, data[1], config, dataset.class_names, cpu_share=args.cpu_share)
+                if args.live
+                else StopWatcher(out, cpu_share=args.cpu_share)
+            ) as live,
             sigint_handler(live.interrupt),  # during the epochs, Ctrl-C stops at the next step
         ):
             card = train(

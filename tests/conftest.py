@@ -68,6 +68,14 @@ def digits_npz(data_dir, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def real_models(monkeypatch, checkpoints_dir, data_dir, tmp_path_factory):
+    """The app on the shipped checkpoints, an empty runs folder and the real datasets (AppTest files use it)."""
+    monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
+    monkeypatch.setenv("VAE_RUNS", str(tmp_path_factory.mktemp("runs")))  # no runs
+    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+
+
 @pytest.fixture(scope="session")
 def checkpoints_dir() -> Path:
     """The checkpoints the app serves ($VAE_CHECKPOINTS or ./checkpoints)."""

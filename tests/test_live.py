@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pages_helpers import wait_until
 
 from vae import jobs
 from vae.checkpoint import ATLAS, CARD, TRAIN_STATE, read_card
@@ -469,14 +470,7 @@ def test_two_starts_at_once_start_one_run(tmp_path, digits_npz):
     assert len(started) == 1 and sum(isinstance(r, jobs.RunBusyError) for r in results) == 1
     assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 1
     jobs.stop(tmp_path)
-    _wait(lambda: not jobs.current_job(tmp_path).alive)
-
-
-def _wait(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)  # polling a process of its own
+    wait_until(lambda: not jobs.current_job(tmp_path).alive)
 
 
 @pytest.mark.slow
@@ -484,9 +478,9 @@ def test_stop_keeps_the_last_complete_epoch_and_resume_goes_on_from_it(tmp_path,
     monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
     config = replace(SMALL, dataset=str(digits_npz), epochs=400)  # far longer than the test waits
     job = jobs.start(config, tmp_path, threads=1)
-    _wait(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 2)
+    wait_until(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 2)
     jobs.stop(tmp_path)
-    _wait(lambda: not jobs.current_job(tmp_path).alive)
+    wait_until(lambda: not jobs.current_job(tmp_path).alive)
     live = read_live(job.folder)
     assert live.state == STOPPED and live.epoch >= 2
     assert read_card(job.folder)["training"]["epochs_done"] == live.epoch
@@ -496,9 +490,9 @@ def test_stop_keeps_the_last_complete_epoch_and_resume_goes_on_from_it(tmp_path,
     resumed = jobs.resume(job.folder, tmp_path, threads=1)
     assert resumed.folder == job.folder and jobs.active_job(tmp_path) == resumed
     kept = live.epoch
-    _wait(lambda: (now := read_live(job.folder)) is not None and now.first_step > 0 and now.epoch > kept)
+    wait_until(lambda: (now := read_live(job.folder)) is not None and now.first_step > 0 and now.epoch > kept)
     jobs.stop(tmp_path)
-    _wait(lambda: not jobs.current_job(tmp_path).alive)
+    wait_until(lambda: not jobs.current_job(tmp_path).alive)
     live = read_live(job.folder)
     assert live.first_step == kept * 20  # it went on from the kept epoch (2,000 images in batches of 100)
     assert live.state == STOPPED and read_card(job.folder)["training"]["epochs_done"] == live.epoch > kept
@@ -514,9 +508,9 @@ def test_a_run_started_where_ctrl_c_is_ignored_still_stops(tmp_path, digits_npz,
         job = jobs.start(config, tmp_path, threads=1)
     finally:
         signal.signal(signal.SIGINT, before)
-    _wait(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 1)
+    wait_until(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 1)
     jobs.stop(tmp_path)
-    _wait(lambda: not jobs.current_job(tmp_path).alive)
+    wait_until(lambda: not jobs.current_job(tmp_path).alive)
     assert read_live(job.folder).state == STOPPED and jobs.resumable_runs(tmp_path) == [job.folder]
 
 
@@ -539,12 +533,12 @@ def test_a_killed_server_leaves_a_resumable_run(tmp_path, digits_npz, data_dir, 
         return live is not None and live.epoch >= 1
 
     try:
-        _wait(trained_an_epoch)
+        wait_until(trained_an_epoch)
     finally:
         server.kill()
         server.wait()
     job = jobs.current_job(tmp_path)
-    _wait(lambda: not jobs.current_job(tmp_path).alive)  # the run noticed and stopped as on Ctrl-C
+    wait_until(lambda: not jobs.current_job(tmp_path).alive)  # the run noticed and stopped as on Ctrl-C
     assert read_live(job.folder).state == STOPPED
     assert jobs.resumable_runs(tmp_path) == [job.folder]
 
@@ -556,14 +550,14 @@ def test_a_command_line_run_takes_the_lock_refuses_a_second_and_stops_on_request
     command += ["--threads", "1", "--iwae-k", "0"]
     first = subprocess.Popen([*command, "--epochs", "400"], env=env, stderr=subprocess.PIPE, text=True)
     try:
-        _wait(lambda: (job := jobs.active_job(tmp_path)) is not None and job.pid == first.pid)
+        wait_until(lambda: (job := jobs.active_job(tmp_path)) is not None and job.pid == first.pid)
         job = jobs.active_job(tmp_path)
         assert job.process_start == jobs.process_start(first.pid) and job.host == socket.gethostname()
         second = subprocess.run([*command, "--epochs", "1"], env=env, capture_output=True, text=True, timeout=300)
         assert second.returncode == 1
         assert second.stderr.strip().splitlines()[-1] == f"error: {jobs._busy_sentence(job)}"
         assert [p for p in tmp_path.iterdir() if p.is_dir()] == [job.folder]  # the refused run left no folder
-        _wait(lambda: (job.folder / TRAIN_STATE).exists())  # an epoch is kept
+        wait_until(lambda: (job.folder / TRAIN_STATE).exists())  # an epoch is kept
         assert jobs.stop(tmp_path) == job
         assert first.wait(timeout=120) == 130 and "interrupted;" in first.stderr.read()
     finally:
@@ -578,12 +572,12 @@ def test_a_command_line_run_takes_the_lock_refuses_a_second_and_stops_on_request
 def test_a_run_the_page_starts_yields_the_cpu_to_the_server(tmp_path, digits_npz, data_dir, monkeypatch):
     monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
     job = jobs.start(replace(SMALL, dataset=str(digits_npz), epochs=400), tmp_path, threads=1)
-    _wait(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 1)
+    wait_until(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 1)
     try:
         assert os.getpriority(os.PRIO_PROCESS, job.pid) == os.getpriority(os.PRIO_PROCESS, 0) + jobs.NICE
     finally:
         jobs.stop(tmp_path)
-        _wait(lambda: not jobs.current_job(tmp_path).alive)
+        wait_until(lambda: not jobs.current_job(tmp_path).alive)
 
 
 def test_a_throttle_sleeps_a_run_back_to_its_cpu_share():
@@ -617,5 +611,5 @@ def test_a_shared_servers_run_trains_at_its_cpu_share(tmp_path, digits_npz, data
         assert command[command.index(b"--cpu-share") + 1] == b"0.5"
     finally:
         jobs.stop(tmp_path, owner="a", policy=policy)
-        _wait(lambda: not jobs.current_job(tmp_path).alive)
+        wait_until(lambda: not jobs.current_job(tmp_path).alive)
     assert train_cli.parser().parse_args(jobs.train_arguments(tmp_path, 1, 0)).cpu_share == 1.0  # personal: all

@@ -9,18 +9,14 @@ import json
 import numpy as np
 import pytest
 import streamlit as st
+from pages_helpers import open_page
+from test_pages_explorer import latent_map_spec, map_chart_args
 
 import vae.attributes
-from tests.test_pages_explorer import latent_map_spec, map_chart_args, open_page
 from vae.attributes import attribute_vector, attributes_path, class_vector, line, load_attributes
 from vae.checkpoint import load_atlas
 
-
-@pytest.fixture(autouse=True)
-def _real_models(monkeypatch, checkpoints_dir, data_dir, tmp_path_factory):
-    monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
-    monkeypatch.setenv("VAE_RUNS", str(tmp_path_factory.mktemp("runs")))  # no runs
-    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+pytestmark = pytest.mark.usefixtures("real_models")
 
 
 @pytest.fixture

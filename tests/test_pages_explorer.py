@@ -5,36 +5,20 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
+from pages_helpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from pages.map_chart import _ROOT
 from vae.checkpoint import load_atlas
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
 MAP_CHART = "map_chart"
 _events = itertools.count(1)  # the chart numbers its events (it sends the time)
 
 
-@pytest.fixture(autouse=True)
-def _real_models(monkeypatch, checkpoints_dir, data_dir, tmp_path_factory):
-    monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
-    monkeypatch.setenv("VAE_RUNS", str(tmp_path_factory.mktemp("runs")))  # no runs
-    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
-
-
-def open_page(page: str, **state) -> AppTest:
-    """Run app.py on `page` with session state preset (e.g. picker_model="mnist-vae-z16")."""
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+pytestmark = pytest.mark.usefixtures("real_models")
 
 
 def image_urls(at: AppTest) -> list[str]:

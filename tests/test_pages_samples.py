@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import plotly.io
 import pytest
+from pages_helpers import open_page
 from streamlit.testing.v1 import AppTest
 
 from vae.checkpoint import ATLAS, CARD, WEIGHTS, load_atlas, weights_sha256
@@ -19,24 +20,7 @@ from vae.holes import prior_gap
 from vae.latent import code_ranges
 from vae.samplers import SAMPLER, load_gmm, save_sampler
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-
-
-@pytest.fixture(autouse=True)
-def _real_models(monkeypatch, checkpoints_dir, data_dir, tmp_path_factory):
-    monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
-    monkeypatch.setenv("VAE_RUNS", str(tmp_path_factory.mktemp("runs")))  # no runs
-    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
-
-
-def open_page(page: str, **state) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+pytestmark = pytest.mark.usefixtures("real_models")
 
 
 def sample_grids(at: AppTest) -> dict[str, str]:

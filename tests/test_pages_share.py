@@ -14,11 +14,7 @@ from streamlit.testing.v1 import AppTest
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
-@pytest.fixture(autouse=True)
-def _real_models(monkeypatch, checkpoints_dir, data_dir, tmp_path_factory):
-    monkeypatch.setenv("VAE_CHECKPOINTS", str(checkpoints_dir))
-    monkeypatch.setenv("VAE_RUNS", str(tmp_path_factory.mktemp("runs")))  # no runs
-    monkeypatch.setenv("VAE_DATA_DIR", str(data_dir))
+pytestmark = pytest.mark.usefixtures("real_models")
 
 
 def open_link(page: str, **params: str) -> AppTest:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from pages_helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
 from pages.ui import navigation
@@ -143,13 +143,6 @@ def test_only_the_session_that_started_a_run_sees_its_stop_in_shared_mode(runs, 
         holder.release()
 
 
-def _wait(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)  # polling a process of its own
-
-
 @pytest.mark.slow
 def test_a_shared_run_on_a_dataset_chosen_by_name_belongs_to_its_session_which_can_stop_it(
     runs, monkeypatch, tmp_path, digits_npz
@@ -167,11 +160,11 @@ def test_a_shared_run_on_a_dataset_chosen_by_name_belongs_to_its_session_which_c
     try:
         assert job.owner == jobs.owner_tag(SESSION) == jobs.run_owner(job.folder)
         assert json.loads((job.folder / "config.json").read_text())["dataset"] == str((own / "shapes.npz").resolve())
-        _wait(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 1)
+        wait_until(lambda: (live := read_live(job.folder)) is not None and live.epoch >= 1)
         at.run()
         at.button(key="train_stop").click().run()
-        _wait(lambda: not jobs.current_job(runs).alive)
+        wait_until(lambda: not jobs.current_job(runs).alive)
         assert read_live(job.folder).state == STOPPED
     finally:
         jobs.stop(runs)
-        _wait(lambda: not jobs.current_job(runs).alive)
+        wait_until(lambda: not jobs.current_job(runs).alive)

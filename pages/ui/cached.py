@@ -137,8 +137,12 @@ def manifold_tiles(
 def prior_samples_png(folder: str, n: int = 8, seed: int = 0) -> bytes:
     """An n x n mosaic of images decoded from z ~ N(0, I), as PNG bytes."""
     model = cached_model(folder)
-    images = latent.decode(model, latent.prior_samples(n * n, model.config.latent_dim, seed))
-    return rendering.png_bytes(rendering.mosaic(images.reshape(n, n, 28, 28)), scale=2)
+    return _decoded_mosaic(model, latent.prior_samples(n * n, model.config.latent_dim, seed), n)
+
+
+def _decoded_mosaic(model: Model, codes: np.ndarray, n: int) -> bytes:
+    """The n x n codes (n * n, z) decoded and laid out as one mosaic, PNG bytes at twice the size."""
+    return rendering.png_bytes(rendering.mosaic(latent.decode(model, codes).reshape(n, n, 28, 28)), scale=2)
 
 
 @st.cache_data(show_spinner="Scoring the test splits…", max_entries=16)
@@ -193,8 +197,7 @@ def mixture_samples_png(folder: str, fingerprint: str, n: int = 8, seed: int = 0
     gmm = mixture_sampler(folder)
     if isinstance(gmm, str):
         return None
-    images = latent.decode(cached_model(folder), samplers.sample_gmm(gmm, n * n, seed))
-    return rendering.png_bytes(rendering.mosaic(images.reshape(n, n, 28, 28)), scale=2)
+    return _decoded_mosaic(cached_model(folder), samplers.sample_gmm(gmm, n * n, seed), n)
 
 
 @st.cache_data(show_spinner=False, max_entries=4 * MODELS_KEPT)

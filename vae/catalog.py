@@ -9,6 +9,7 @@ on the next scan.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import threading
@@ -30,6 +31,7 @@ from vae.checkpoint import (
     weights_sha256,
 )
 from vae.data import DATASETS
+from vae.sweep import SWEEP_DIR
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Entry:
     epochs: int | None = None  # epochs done
     loss: float | None = None  # test −ELBO (VAE) or BCE (autoencoder), nats per image
     written: float = 0.0  # when its newest file was written, seconds since the epoch
+    sweep: bool = False  # one of the shipped β sweep's models (checkpoints/sweep/, `vae.sweep`)
 
     @property
     def loss_name(self) -> str:
@@ -99,6 +102,10 @@ def _problem(folder: Path, card: dict | None) -> str | None:
 
 def _describe(folder: Path, shipped: bool, stamp: tuple) -> Entry:
     """The entry of a folder whose files are as `stamp` says."""
+    return dataclasses.replace(_read(folder, shipped, stamp), sweep=shipped and folder.parent.name == SWEEP_DIR)
+
+
+def _read(folder: Path, shipped: bool, stamp: tuple) -> Entry:
     written = max((mtime for _, mtime, _, _ in stamp), default=0) / 1e9
     irregular = _irregular(folder, stamp)
     if irregular:
@@ -161,10 +168,13 @@ def _folders(root: Path) -> list[Path]:
 
 
 def _order(entry: Entry) -> tuple:
-    """Shipped models by dataset, latent size and kind (VAE first); then runs, newest first."""
+    """Shipped models by dataset, latent size and kind (VAE first); then the β sweep by dataset, kind and β; then
+    runs, newest first."""
     if not entry.shipped:
-        return (1, -entry.written, entry.name)
+        return (2, -entry.written, entry.name)
     dataset = DATASETS.index(entry.dataset) if entry.dataset in DATASETS else len(DATASETS)
+    if entry.sweep:
+        return (1, dataset, entry.dataset or "", entry.kind != "vae", entry.beta or 0.0, entry.name)
     return (0, dataset, entry.dataset or "", entry.latent_dim or 0, entry.kind != "vae", entry.name)
 
 
@@ -172,7 +182,8 @@ def catalog(shipped: str | os.PathLike | None = None, runs: str | os.PathLike | 
     """Every model folder under `shipped` (default `shipped_root()`) and `runs` (default `runs_root()`), shipped
     first. A run named like a shipped model cannot be told apart in an address, so it gets a problem instead."""
     shipped, runs = Path(shipped or shipped_root()), Path(runs or runs_root())
-    entries = [_entry(f, True) for f in _folders(shipped)]
+    sweep = shipped / SWEEP_DIR
+    entries = [_entry(f, True) for f in _folders(shipped) + _folders(sweep)]
     names = {e.name for e in entries}
     if runs.resolve() != shipped.resolve():
         for folder in _folders(runs):
@@ -181,7 +192,7 @@ def catalog(shipped: str | os.PathLike | None = None, runs: str | os.PathLike | 
                 clash = f"{folder} has the name of a shipped model in {shipped}; rename the folder to open it."
                 entry = Entry(entry.name, folder, False, clash, written=entry.written)
             entries.append(entry)
-    _forget_gone((shipped, runs), {e.folder for e in entries})
+    _forget_gone((shipped, sweep, runs), {e.folder for e in entries})
     return sorted(entries, key=_order)
 
 

@@ -40,8 +40,8 @@ def models() -> list[Entry]:
 
 
 def shipped_models() -> list[Entry]:
-    """The shipped models that can be opened, in the catalog's order."""
-    return [e for e in catalog.openable(models()) if e.shipped]
+    """The shipped models that can be opened, in the catalog's order, the β sweep's left out."""
+    return [e for e in catalog.openable(models()) if e.shipped and not e.sweep]
 
 
 def no_model_message() -> str:

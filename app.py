@@ -12,6 +12,7 @@ pages = {
         st.Page("pages/map.py", title="Latent map", icon=":material/scatter_plot:", url_path="map"),
         st.Page("pages/interpolate.py", title="Interpolation", icon=":material/linear_scale:", url_path="interpolate"),
         st.Page("pages/compare.py", title="VAE vs AE", icon=":material/compare:", url_path="compare"),
+        st.Page("pages/elbo.py", title="The ELBO's trade-off", icon=":material/balance:", url_path="elbo"),
     ],
     "Your data": [
         st.Page("pages/image.py", title="Your image", icon=":material/draw:", url_path="image"),

@@ -30,6 +30,7 @@ LINKS = [
     ("pages/map.py", "Latent map", ":material/scatter_plot:", "every test image at its code; decode any point"),
     ("pages/interpolate.py", "Interpolation", ":material/linear_scale:", "walk from one image's code to another's"),
     ("pages/compare.py", "VAE vs AE", ":material/compare:", "why the VAE's space is smoother, in numbers"),
+    ("pages/elbo.py", "The ELBO's trade-off", ":material/balance:", "rate against distortion: slide β"),
     ("pages/image.py", "Your image", ":material/draw:", "draw or upload a digit and place it on the map"),
     ("pages/anomaly.py", "Anomaly detection", ":material/troubleshoot:", "what the model finds unlikely"),
 ]

@@ -23,6 +23,8 @@ from vae.checkpoint import (
     load_model,
     save_weights,
 )
+from vae.data import DATASETS
+from vae.sweep import BETAS, sweep_name
 
 SHIPPED_ORDER = [
     "mnist-vae-z2",
@@ -34,6 +36,8 @@ SHIPPED_ORDER = [
     "fashion-mnist-vae-z16",
     "fashion-mnist-ae-z16",
 ]
+SWEEP_ORDER = [sweep_name(d, b) for d in DATASETS for b in (*BETAS, None)]  # checkpoints/sweep/, after them
+CATALOG_ORDER = SHIPPED_ORDER + SWEEP_ORDER
 
 
 def copy_model(src: Path, dst: Path, files=(WEIGHTS, CARD, ATLAS), **training) -> Path:
@@ -61,7 +65,7 @@ def runs(tmp_path) -> Path:
 
 def test_the_shipped_models_come_in_dataset_size_kind_order(checkpoints_dir, runs):
     entries = catalog(checkpoints_dir, runs)
-    assert names(entries) == SHIPPED_ORDER
+    assert names(entries) == CATALOG_ORDER
     assert all(e.shipped and e.problem is None for e in entries)
 
 
@@ -87,13 +91,13 @@ def test_runs_follow_the_shipped_models_newest_first(checkpoints_dir, runs):
         for f in folder.iterdir():
             os.utime(f, (f.stat().st_atime, f.stat().st_mtime - age))
     entries = catalog(checkpoints_dir, runs)
-    assert names(entries) == SHIPPED_ORDER + [new.name, old.name]
+    assert names(entries) == CATALOG_ORDER + [new.name, old.name]
     run = find(entries, old.name)
     assert not run.shipped and run.problem is None and run.beta == 4.0 and run.folder == old
 
 
 def test_a_new_run_appears_on_the_next_scan_and_a_rewritten_one_is_read_again(checkpoints_dir, runs):
-    assert names(catalog(checkpoints_dir, runs)) == SHIPPED_ORDER
+    assert names(catalog(checkpoints_dir, runs)) == CATALOG_ORDER
     run = copy_model(checkpoints_dir / "mnist-vae-z2", runs / "mnist-vae-z2-20260101-1200-cccc")
     assert find(catalog(checkpoints_dir, runs), run.name).problem is None
     retrain(run)
@@ -141,14 +145,14 @@ def test_a_broken_folder_is_listed_with_its_sentence_and_the_others_still_open(c
     broken = find(entries, folder.name)
     assert broken.problem.startswith(sentence.format(folder=folder)), broken.problem
     assert len(broken.problem.splitlines()) == 1 and broken.problem.endswith(".")
-    assert names(openable(entries)) == SHIPPED_ORDER
+    assert names(openable(entries)) == CATALOG_ORDER
 
 
 def test_a_folder_without_model_files_is_not_listed(checkpoints_dir, runs):
     (runs / "notes").mkdir(parents=True)
     (runs / "notes" / "todo.txt").write_text("train a beta sweep")
     (runs / "empty").mkdir()
-    assert names(catalog(checkpoints_dir, runs)) == SHIPPED_ORDER
+    assert names(catalog(checkpoints_dir, runs)) == CATALOG_ORDER
 
 
 def test_a_run_named_like_a_shipped_model_is_listed_but_not_opened(checkpoints_dir, runs):
@@ -162,16 +166,23 @@ def test_a_run_named_like_a_shipped_model_is_listed_but_not_opened(checkpoints_d
 
 
 def test_runs_in_the_shipped_folder_are_listed_once(checkpoints_dir):
-    assert names(catalog(checkpoints_dir, checkpoints_dir)) == SHIPPED_ORDER
+    assert names(catalog(checkpoints_dir, checkpoints_dir)) == CATALOG_ORDER
 
 
 def test_the_partners_share_dataset_and_latent_size_the_other_kind_first(checkpoints_dir, runs):
     beta4 = copy_model(checkpoints_dir / "mnist-vae-z2", runs / "mnist-vae-z2-b4-20260101-1200-eeee", beta=4.0)
     copy_model(checkpoints_dir / "mnist-vae-z2", runs / "mnist-vae-z2-20260101-1300-ffff", (WEIGHTS, CARD))  # broken
     entries = catalog(checkpoints_dir, runs)
-    assert names(partners(entries, find(entries, "mnist-vae-z2"))) == ["mnist-ae-z2", beta4.name]
-    assert names(partners(entries, find(entries, beta4.name))) == ["mnist-ae-z2", "mnist-vae-z2"]
+
+    def outside_sweep(entry_name: str) -> list[str]:
+        return [n for n in names(partners(entries, find(entries, entry_name))) if n not in SWEEP_ORDER]
+
+    assert outside_sweep("mnist-vae-z2") == ["mnist-ae-z2", beta4.name]
+    assert outside_sweep(beta4.name) == ["mnist-ae-z2", "mnist-vae-z2"]
     assert names(partners(entries, find(entries, "fashion-mnist-ae-z16"))) == ["fashion-mnist-vae-z16"]
+    # a sweep model's partner is first the sweep's model of the other kind
+    assert names(partners(entries, find(entries, sweep_name("mnist", 1.0))))[0] == sweep_name("mnist", None)
+    assert names(partners(entries, find(entries, "mnist-vae-z2")))[:2] == ["mnist-ae-z2", sweep_name("mnist", None)]
 
 
 def test_the_counterpart_in_another_dataset_is_the_most_alike_model(checkpoints_dir, runs):
@@ -203,7 +214,7 @@ def test_check_atlas_says_what_load_atlas_says(checkpoints_dir, tmp_path):
 def test_a_linked_run_folder_is_not_opened(checkpoints_dir, runs):
     runs.mkdir()
     (runs / "linked").symlink_to(checkpoints_dir / "mnist-vae-z2", target_is_directory=True)
-    assert names(catalog(checkpoints_dir, runs)) == SHIPPED_ORDER
+    assert names(catalog(checkpoints_dir, runs)) == CATALOG_ORDER
 
 
 def test_a_linked_weights_file_is_refused_in_one_sentence(checkpoints_dir, runs):

@@ -26,7 +26,6 @@ from vae.checkpoint import (
 )
 from vae.cli import evaluate as evaluate_cli
 from vae.cli import train as train_cli
-from vae.cli import zoo as zoo_cli
 from vae.data import CLASS_NAMES, DatasetMissingError, Split, load_split, other_dataset
 from vae.models import ConfigError, ModelConfig, build_model
 from vae.runs import RunFolderError, TrainConfig, new_run_folder, run_name
@@ -433,10 +432,14 @@ def test_the_cli_resumes_an_interrupted_run_and_writes_its_atlas(tmp_path, mnist
 
 
 def test_zoo_reproduces_the_shipped_models_random_output_bias(tmp_path):
+    from vae.checkpoint import write_json
+    from vae.cli.sweep import train_command
     from vae.zoo import RECIPES, SHIPPED
 
     for name in SHIPPED:
-        command = zoo_cli.train_command(name, tmp_path, None, zoo_cli.write_recipe(name, tmp_path))
+        recipe = tmp_path / f"{name}.json"
+        write_json(recipe, RECIPES[name].to_dict())
+        command = train_command(recipe, tmp_path / name, None, overwrite=True)
         assert command[1:3] == ["-m", "vae.train"]
         args = train_cli.parser().parse_args(command[3:])
         assert train_cli.config_from_args(args) == RECIPES[name]  # the command line is the recipe
@@ -445,7 +448,7 @@ def test_zoo_reproduces_the_shipped_models_random_output_bias(tmp_path):
     assert train_cli.config_from_args(train_cli.parser().parse_args([])).output_bias == "data"
     (tmp_path / SHIPPED[0]).mkdir()
     (tmp_path / SHIPPED[0] / TRAIN_STATE).write_bytes(b"")  # an interrupted zoo run is continued
-    command = zoo_cli.train_command(SHIPPED[0], tmp_path, None, tmp_path / "recipe.json")
+    command = train_command(tmp_path / "recipe.json", tmp_path / SHIPPED[0], None, overwrite=True)
     assert train_cli.parser().parse_args(command[3:]).resume
 
 

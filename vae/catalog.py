@@ -207,13 +207,13 @@ def openable(entries: list[Entry]) -> list[Entry]:
 
 def partners(entries: list[Entry], entry: Entry) -> list[Entry]:
     """The openable models with entry's dataset and latent size, besides entry: the other kind (VAE <-> AE) first,
-    then shipped before runs, then in catalog order."""
+    then those of entry's family (the β sweep's or not), shipped before runs, then in catalog order."""
     same = [
         e
         for e in openable(entries)
         if e.dataset == entry.dataset and e.latent_dim == entry.latent_dim and e.folder != entry.folder
     ]
-    return sorted(same, key=lambda e: (e.kind == entry.kind, not e.shipped))  # stable: catalog order within
+    return sorted(same, key=lambda e: (e.kind == entry.kind, e.sweep != entry.sweep, not e.shipped))  # stable
 
 
 def counterpart(entries: list[Entry], entry: Entry | None, dataset: str) -> Entry | None:

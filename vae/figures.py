@@ -571,3 +571,166 @@ def holes_figure(
     fig.update_xaxes(title="z₁", range=list(x_range), showgrid=False, zeroline=False)
     fig.update_yaxes(title="z₂", range=list(y_range), showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
     return fig
+
+
+# --- The rate–distortion plane ---
+
+SWEEP_COLOR = "#4C78A8"
+OTHER_COLOR = "#9D755D"
+ISO_COLOR = "#bbbbbb"
+LIMIT_COLOR = "#d62728"
+
+
+def _model_trace(points: Sequence, name: str, color: str, symbol: str, labels: bool = False) -> go.Scatter:
+    """Models as points of the rate–distortion plane, their names as customdata (a click opens one); an
+    autoencoder's point sits at the right edge (`x` set by the caller), its rate infinite."""
+    finite = all(np.isfinite(p.rate) for p in points)
+    rate = "%{x:.2f} nats" if finite else "∞"
+    return go.Scatter(
+        x=[p.rate for p in points],
+        y=[p.distortion for p in points],
+        mode="lines+markers+text" if labels else "markers",
+        text=[f"β={p.beta:g}" for p in points] if labels else None,
+        textposition="top right",
+        marker=dict(size=11, color=color, symbol=symbol, line=dict(width=1, color="white")),
+        line=dict(color=color, width=1.5),
+        customdata=[p.name for p in points],
+        hovertemplate=f"<b>%{{customdata}}</b><br>rate {rate}<br>distortion %{{y:.2f}} nats"
+        "<extra>click: open on the latent map</extra>",
+        name=name,
+    )
+
+
+def rate_distortion_figure(
+    sweep: Sequence,
+    others: Sequence,
+    autoencoders: Sequence,
+    collapse: float | None,
+    chosen: str | None = None,
+    height: int = 460,
+) -> go.Figure:
+    """The rate–distortion plane (Alemi et al. 2018): rate R (test KL) across, distortion D (test reconstruction)
+    up, nats per image, with the lines of equal −ELBO (D + R = c, slope −1).
+
+    sweep: the β sweep's VAEs (`vae.tradeoff.RDPoint`), joined in order of β, β = 1 starred; others: the dataset's
+    other VAEs; autoencoders: their D drawn as the limit R → ∞ (a dotted line and a marker at the right edge);
+    collapse: D at R = 0 (the decoder ignores z), or None. Every model's point carries its name as customdata, so a
+    click can open it; `chosen` is ringed.
+    """
+    vaes = [*sweep, *others]
+    rates = [p.rate for p in vaes] or [1.0]
+    distortions = [p.distortion for p in [*vaes, *autoencoders]] + ([collapse] if collapse else [])
+    r_max = max(rates) * 1.25 + 1.0
+    d_lo, d_hi = min(distortions), max(distortions)
+    pad = 0.06 * (d_hi - d_lo) + 1.0
+    fig = go.Figure()
+    levels = np.unique(np.round(np.linspace(d_lo, d_hi + r_max, 9), -1 if d_hi - d_lo > 40 else 0))
+    for i, level in enumerate(levels):
+        fig.add_trace(
+            go.Scatter(
+                x=[0, r_max],
+                y=[level, level - r_max],
+                mode="lines",
+                line=dict(color=ISO_COLOR, width=1, dash="dash"),
+                hoverinfo="skip",
+                name="equal −ELBO (D + R)",
+                legendgroup="iso",
+                showlegend=i == 0,
+            )
+        )
+    for p in autoencoders:
+        fig.add_hline(y=p.distortion, line=dict(color=LIMIT_COLOR, width=1, dash="dot"))
+        fig.add_annotation(
+            x=r_max,
+            y=p.distortion,
+            xanchor="right",
+            yanchor="top",
+            text=f"autoencoder limit: R → ∞ ({p.name}, D = {p.distortion:.1f})",
+            showarrow=False,
+            font=dict(color=LIMIT_COLOR, size=12),
+        )
+    if autoencoders:
+        trace = _model_trace(autoencoders, "autoencoder (R = ∞)", LIMIT_COLOR, "triangle-right")
+        fig.add_trace(trace.update(x=[r_max] * len(autoencoders)))
+    if collapse is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[0],
+                y=[collapse],
+                mode="markers",
+                marker=dict(size=12, color=LIMIT_COLOR, symbol="x"),
+                hovertemplate="collapse limit: R = 0, D = %{y:.1f} nats (the mean image, whatever z)<extra></extra>",
+                name="collapse limit (R → 0)",
+            )
+        )
+        fig.add_annotation(
+            x=0,
+            y=collapse,
+            xanchor="left",
+            yanchor="bottom",
+            text="collapse limit: R → 0, the decoder ignores z",
+            showarrow=False,
+            font=dict(color=LIMIT_COLOR, size=12),
+        )
+    if others:
+        fig.add_trace(_model_trace(others, "other models", OTHER_COLOR, "diamond"))
+    if sweep:
+        fig.add_trace(_model_trace(sweep, "β sweep", SWEEP_COLOR, "circle", labels=True))
+    ones = [p for p in sweep if p.beta == 1.0]
+    for p in ones:
+        fig.add_trace(
+            go.Scatter(
+                x=[p.rate],
+                y=[p.distortion],
+                mode="markers",
+                marker=dict(size=20, color="#EECA3B", symbol="star", line=dict(width=1, color="#555555")),
+                customdata=[p.name],
+                hovertemplate=f"<b>%{{customdata}}</b><br>β = 1: the true ELBO, −ELBO {p.neg_elbo:.1f} nats"
+                "<extra>click: open on the latent map</extra>",
+                name="β = 1 (the ELBO itself)",
+            )
+        )
+    marked = [p for p in [*vaes, *autoencoders] if p.name == chosen]
+    for p in marked:
+        fig.add_trace(
+            go.Scatter(
+                x=[r_max if p.kind == "ae" else p.rate],
+                y=[p.distortion],
+                mode="markers",
+                marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=2, color=CROSSHAIR_COLOR)),
+                hoverinfo="skip",
+                name="the sidebar's model",
+            )
+        )
+    styled(
+        fig,
+        height,
+        margin=dict(t=10),
+        legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", font=dict(size=12)),
+        hovermode="closest",
+        clickmode="event+select",
+    )
+    fig.update_xaxes(title="rate R = KL(q(z|x) ‖ p(z)), nats per image", range=[-0.03 * r_max, r_max * 1.02])
+    fig.update_yaxes(title="distortion D = −E log p(x|z), nats per image", range=[d_lo - pad, d_hi + pad])
+    return fig
+
+
+def kl_per_dimension_figure(kl: np.ndarray, activity: np.ndarray, threshold: float = 0.01, height: int = 300):
+    """KL per latent dimension (z,), nats, as bars ordered as the code's dimensions, those whose posterior mean
+    barely varies (activity (z,) ≤ threshold: unused by the encoder) in grey."""
+    kl = np.asarray(kl, dtype=np.float64)
+    active = np.asarray(activity) > threshold
+    fig = go.Figure(
+        go.Bar(
+            x=[f"z{d + 1}" for d in range(len(kl))],
+            y=np.round(kl, 3),
+            marker_color=[SWEEP_COLOR if a else "#cccccc" for a in active],
+            customdata=np.round(np.asarray(activity, dtype=np.float64), 4),
+            hovertemplate="%{x}: KL %{y:.3f} nats<br>variance of its mean %{customdata}<extra></extra>",
+            name="KL",
+        )
+    )
+    styled(fig, height, margin=dict(t=10), showlegend=False)
+    fig.update_yaxes(title="KL, nats per image", rangemode="tozero")
+    fig.update_xaxes(title="latent dimension (grey: unused)", showgrid=False)
+    return fig

@@ -16,14 +16,15 @@ import sys
 from itertools import product
 from pathlib import Path
 
-from vae.checkpoint import shipped_root
-from vae.data import DATASETS
+from vae.checkpoint import shipped_root, write_json
+from vae.data import DATASETS, load_split
 from vae.models import ModelConfig
 from vae.runs import TrainConfig, run_name
 from vae.settings import ConfigError, replace_settings
 
 BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 SWEEP_DIR = "sweep"  # under checkpoints/
+LIMITS = "limits.json"  # in the sweep's folder: {dataset: {"collapse_distortion": nats per image}}
 # A small MLP: 0.43 MB of float16 weights, so sixteen models stay a small part of the repository.
 SWEEP_BASE = TrainConfig(
     model=ModelConfig(kind="vae", latent_dim=2, arch="mlp", hidden=(128, 64)),
@@ -37,6 +38,28 @@ SWEEP_BASE = TrainConfig(
 def sweep_root() -> Path:
     """checkpoints/sweep: the shipped β sweep's model folders."""
     return shipped_root() / SWEEP_DIR
+
+
+def write_limits(folder: Path, datasets: list[str], data_dir: str | None = None) -> Path:
+    """Write folder/limits.json: for each built-in dataset, the distortion at rate 0 (`vae.tradeoff.
+    collapse_distortion`), which the rate–distortion plane draws as the collapse limit; measured on the real splits."""
+    from vae.tradeoff import collapse_distortion
+
+    limits = {}
+    for dataset in datasets:
+        train, test = (load_split(dataset, split, data_dir).as_float() for split in (True, False))
+        limits[dataset] = {"collapse_distortion": round(collapse_distortion(train, test), 3)}
+    write_json(folder / LIMITS, limits)
+    return folder / LIMITS
+
+
+def read_limits(folder: Path) -> dict[str, dict[str, float]]:
+    """folder/limits.json as `write_limits` wrote it; {} when it is missing or unreadable."""
+    try:
+        limits = json.loads((folder / LIMITS).read_text())
+    except (OSError, ValueError):
+        return {}
+    return limits if isinstance(limits, dict) else {}
 
 
 def sweep_name(dataset: str, beta: float | None) -> str:
@@ -79,7 +102,7 @@ def grid(base: TrainConfig, axes: list[tuple[str, list]]) -> dict[str, TrainConf
     paths = [path for path, _ in axes]
     for values in product(*(vals for _, vals in axes)):
         try:
-            config = replace_settings(base, dict(zip(paths, values)))
+            config = replace_settings(base, dict(zip(paths, values, strict=True)))
         except KeyError as err:
             raise ConfigError(f"there is no setting {err.args[0]!r} in the grid's {'.'.join(paths)}.") from None
         name = run_name(config)

@@ -33,3 +33,8 @@ def inside_app() -> None:
         state[_LEAVING] = True  # if Streamlit changed and the rerun still misses app.py, show the page rather than loop
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def open_on_map(model: str) -> None:
+    """Go to the latent map with `model` (a model folder's name) chosen: the picker reads it from the address."""
+    st.switch_page("pages/map.py", query_params={"model": model})

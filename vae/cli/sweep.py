@@ -10,6 +10,7 @@ With `--engine ray` the same commands run as Ray tasks on the cluster `ray.init(
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,11 +20,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from vae.checkpoint import TRAIN_STATE, holds_model, write_json
+from vae.checkpoint import TRAIN_STATE, CheckpointError, holds_model, read_card, write_json
 from vae.cli import ArgumentParser
 from vae.runs import TrainConfig
 from vae.settings import ConfigError
-from vae.sweep import BETA_SWEEP, SWEEP_BASE, grid, parse_axis, sweep_root
+from vae.sweep import BETA_SWEEP, SWEEP_BASE, grid, parse_axis, sweep_root, write_limits
 
 ENGINES = ("local", "ray")
 
@@ -91,6 +92,31 @@ def run_all(
         yield from pool.map(task, configs)
 
 
+def table(configs: dict[str, TrainConfig], out: Path) -> str:
+    """A Markdown table of the models trained into `out`: β, test rate, distortion and −ELBO (nats per image),
+    active units and training time; models not trained yet are left out."""
+    rows = [
+        "| model | β | rate R | distortion D | −ELBO | active units | trained in |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for name in configs:
+        try:
+            card = read_card(out / name)
+        except (CheckpointError, OSError):
+            continue
+        m, t = card.get("metrics"), card.get("training") or {}
+        if not m:  # still training
+            continue
+        if card["model"]["kind"] == "ae":
+            rows.append(f"| {name} | – | ∞ | {m['bce']:.2f} | – | – | {t['wall_time_s']:.0f} s |")
+        else:
+            rows.append(
+                f"| {name} | {t['beta']:g} | {m['kl']:.2f} | {m['recon']:.2f} | {m['neg_elbo']:.2f} | "
+                f"{m['active_units']} | {t['wall_time_s']:.0f} s |"
+            )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(
         prog="python -m vae.sweep",
@@ -104,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SETTING=V1,V2,...",
         help="vary a setting of the base recipe (repeat for a product), e.g. beta=0.5,1 or model.kind=vae,ae",
     )
-    p.add_argument("--base", type=Path, metavar="CONFIG", help="the base recipe as a config.json (default: the sweep's)")
+    p.add_argument("--base", type=Path, metavar="CONFIG", help="the base recipe, a config.json (default: the sweep's)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="train only these models of the sweep or grid")
     p.add_argument("--out", type=Path, help="where the model folders go (default: checkpoints/sweep)")
     p.add_argument("--data-dir", help="dataset root (default: $VAE_DATA_DIR or ./data)")
@@ -112,10 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", choices=ENGINES, default="local", help="local processes, or Ray tasks (default local)")
     p.add_argument("--overwrite", action="store_true", help="retrain models whose folders already hold one")
     p.add_argument("--list", action="store_true", help="print the models' names and settings, train nothing")
+    p.add_argument("--table", action="store_true", help="print the trained models' test rate and distortion as a table")
     args = p.parse_args(argv)
     try:
         if args.grid:
-            base = TrainConfig.from_dict(_read_json(args.base)) if args.base else SWEEP_BASE
+            base = TrainConfig.from_dict(json.loads(args.base.read_text())) if args.base else SWEEP_BASE
             configs = grid(base, [parse_axis(axis) for axis in args.grid])
         else:
             configs = dict(BETA_SWEEP)
@@ -130,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             print(name, config.to_dict())
         return 0
     out = args.out or sweep_root()
+    if args.table:
+        print(table(configs, out))
+        return 0
     start = time.perf_counter()
     try:
         for line in run_all(configs, out, args.data_dir, args.jobs, args.engine, args.overwrite):
@@ -138,10 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{len(configs)} models in {out} after {time.perf_counter() - start:.0f} s of wall time", flush=True)
+    if not args.grid:  # the shipped sweep: the plane's collapse limit, measured on the same data
+        datasets = sorted({c.dataset for c in configs.values()})
+        print(f"wrote {write_limits(out, datasets, args.data_dir)}", flush=True)
     return 0
-
-
-def _read_json(path: Path) -> dict:
-    import json
-
-    return json.loads(path.read_text())

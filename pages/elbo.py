@@ -1,0 +1,120 @@
+"""The ELBO's trade-off: every model of the dataset on the rate–distortion plane (a click opens it on the map), a β
+slider that swaps the β sweep's map, manifold and prior samples in the browser, and the chosen model's KL per latent
+dimension."""
+
+from __future__ import annotations
+
+import streamlit as st
+from pages.beta_sweep import beta_slider
+
+from pages.ui.cached import cached_card
+from pages.ui.navigation import open_on_map
+from pages.ui.picker import dataset_title, models
+from pages.ui.selection import Selection, current_selection, load_selection
+from vae import catalog, figures, tradeoff
+from vae.catalog import Entry
+from vae.sweep import read_limits, sweep_root
+
+PLANE = "elbo_plane"
+SLIDER = "elbo_beta"
+
+
+def sweep_entries(dataset: str) -> list[Entry]:
+    """The β sweep's models of `dataset` that can be opened, the autoencoder first, then by β."""
+    sweep = [e for e in catalog.openable(models()) if e.sweep and e.dataset == dataset]
+    return sorted(sweep, key=lambda e: (e.kind == "vae", e.beta or 0.0))
+
+
+def plane_points(dataset: str) -> tuple[list, list, list]:
+    """(the sweep's VAEs, the dataset's other VAEs, its autoencoders) as `vae.tradeoff.RDPoint`s; models whose card
+    has no test metrics are left out."""
+    sweep, others, autoencoders = [], [], []
+    for entry in catalog.openable(models()):
+        if entry.dataset != dataset:
+            continue
+        point = tradeoff.rd_point(cached_card(str(entry.folder)), entry.name)
+        if point is None:
+            continue
+        if point.kind == "ae":
+            autoencoders.append(point)
+        else:
+            (sweep if entry.sweep else others).append(point)
+    return sorted(sweep, key=lambda p: p.beta), others, autoencoders
+
+
+def show_plane(sel: Selection) -> None:
+    sweep, others, autoencoders = plane_points(sel.dataset)
+    collapse = read_limits(sweep_root()).get(sel.dataset, {}).get("collapse_distortion")
+    fig = figures.rate_distortion_figure(sweep, others, autoencoders, collapse, chosen=sel.name)
+    event = st.plotly_chart(fig, key=PLANE, on_select="rerun", selection_mode="points", config={"displaylogo": False})
+    clicked = [p.get("customdata") for p in (event.selection.points if event else [])]
+    clicked = [name for name in clicked if isinstance(name, str) and catalog.find(models(), name)]
+    if clicked:
+        open_on_map(clicked[0])
+    if sweep:
+        best = min(sweep, key=lambda p: p.neg_elbo)
+        st.caption(
+            f"Lowest −ELBO of the sweep: **β = {best.beta:g}**, {best.neg_elbo:.1f} nats "
+            f"(D {best.distortion:.1f} + R {best.rate:.1f}). Each dashed line holds the models with one −ELBO: "
+            "β = 1 trains for the ELBO itself, so it sits on the lowest line it can reach; a smaller β buys "
+            "distortion with rate, a larger one the reverse. Click a point to open that model on the latent map."
+        )
+
+
+def show_slider(sel: Selection) -> None:
+    entries = sweep_entries(sel.dataset)
+    if len(entries) < 2:
+        st.info(
+            f"No β sweep of {dataset_title(sel.dataset)} is shipped; `python -m vae.sweep --grid beta=0.5,1,2 "
+            f"--grid dataset={sel.dataset} --out {sweep_root()}` trains one.",
+            icon=":material/info:",
+        )
+        return
+    loaded = [(e, load_selection(e.name)) for e in entries]
+    sweep = [("AE" if e.kind == "ae" else f"β = {e.beta:g}", s) for e, s in loaded if s is not None]
+    names = [s.name for _, s in sweep]
+    ones = [i for i, (label, _) in enumerate(sweep) if label == "β = 1"]
+    start = names.index(sel.name) if sel.name in names else (ones or [0])[0]
+    beta_slider(sweep, start, key=SLIDER)
+
+
+def show_kl_per_dimension(sel: Selection) -> None:
+    if "logvar" not in sel.atlas:
+        st.info(
+            f"{sel.name} is a plain autoencoder: its encoder gives one point per image, no distribution, so it has no "
+            "KL term; its rate is unbounded. Choose a VAE in the sidebar to see its KL per dimension.",
+            icon=":material/info:",
+        )
+        return
+    kl = tradeoff.kl_per_dimension(sel.atlas["mu"], sel.atlas["logvar"])
+    activity = tradeoff.code_activity(sel.atlas["mu"])
+    used = tradeoff.used_dimensions(sel.atlas["mu"])
+    st.plotly_chart(figures.kl_per_dimension_figure(kl, activity), config={"displaylogo": False})
+    st.caption(
+        f"**{used} of {sel.latent_dim}** dimensions are active (their mean code varies over the test images by more "
+        f"than 0.01); the total KL is {kl.sum():.2f} nats per image. A dimension with KL near 0 is one the encoder "
+        "gave up on: its posterior is the prior whatever the image, so the decoder learns to ignore it."
+    )
+
+
+st.title("The ELBO's trade-off", anchor=False)
+sel = current_selection()
+if sel is not None:
+    st.markdown(
+        "The loss a VAE minimises, the negative ELBO, is a sum of two costs in nats per image: the **distortion** "
+        "D, how badly the image is rebuilt from a sampled code, and the **rate** R = KL(q(z|x) ‖ p(z)), how much the "
+        "code says about the image. A **β-VAE** minimises D + β·R: a small β lets the codes carry more and "
+        "rebuild better, a large one pulls every code to the prior until the decoder ignores z "
+        "(Alemi et al. 2018, *Fixing a Broken ELBO*)."
+    )
+    st.subheader(f"{dataset_title(sel.dataset)} models on the rate–distortion plane", anchor=False)
+    show_plane(sel)
+    st.subheader("Slide β: the same network trained at each β", anchor=False)
+    st.caption(
+        "The β sweep: one z = 2 MLP trained with one recipe at each β, and as a plain autoencoder. From the "
+        "autoencoder's islands through β = 1 to collapse: the map of the test codes, the manifold decoded over the "
+        "prior's quantiles, and the same draws from N(0, I) decoded by each model, all swapped in your browser."
+    )
+    show_slider(sel)
+    st.subheader(f"KL per latent dimension of {sel.name}", anchor=False)
+    show_kl_per_dimension(sel)

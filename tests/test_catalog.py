@@ -36,7 +36,7 @@ SHIPPED_ORDER = [
     "fashion-mnist-vae-z16",
     "fashion-mnist-ae-z16",
 ]
-SWEEP_ORDER = [sweep_name(d, b) for d in DATASETS for b in (*BETAS, None)]  # checkpoints/sweep/, after them
+SWEEP_ORDER = [sweep_name(d, b) for d in DATASETS for b in (*BETAS, None)]  # checkpoints/sweep/, after the runs
 CATALOG_ORDER = SHIPPED_ORDER + SWEEP_ORDER
 
 
@@ -91,7 +91,7 @@ def test_runs_follow_the_shipped_models_newest_first(checkpoints_dir, runs):
         for f in folder.iterdir():
             os.utime(f, (f.stat().st_atime, f.stat().st_mtime - age))
     entries = catalog(checkpoints_dir, runs)
-    assert names(entries) == CATALOG_ORDER + [new.name, old.name]
+    assert names(entries) == SHIPPED_ORDER + [new.name, old.name] + SWEEP_ORDER
     run = find(entries, old.name)
     assert not run.shipped and run.problem is None and run.beta == 4.0 and run.folder == old
 
@@ -253,11 +253,11 @@ def test_a_rescan_of_many_unchanged_run_folders_reads_none_of_them_again(checkpo
         (runs / f"run-{i:03d}" / CARD).write_text(card)
     from vae import catalog as catalog_module
 
-    assert len(catalog(checkpoints_dir, runs)) == 608
+    assert len(catalog(checkpoints_dir, runs)) == 600 + len(CATALOG_ORDER)
     reads = []
     real = catalog_module.read_card
     monkeypatch.setattr(catalog_module, "read_card", lambda folder: reads.append(folder) or real(folder))
-    assert len(catalog(checkpoints_dir, runs)) == 608
+    assert len(catalog(checkpoints_dir, runs)) == 600 + len(CATALOG_ORDER)
     assert reads == []
     (runs / "run-007" / CARD).write_text(card)
     os.utime(runs / "run-007" / CARD, ns=(1, 1))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from pages_helpers import open_page
+
 from vae.sweep import SWEEP_DIR, sweep_name
 
 pytestmark = pytest.mark.slow

@@ -16,12 +16,14 @@ from vae.checkpoint import ATLAS, CARD, WEIGHTS
 from vae.data import Split, load_split
 from vae.models import ModelConfig
 from vae.runs import TrainConfig, new_run_folder
+from vae.sweep import BETAS
 from vae.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = "mnist-vae-z2-b4-20260101-1200-aaaa"  # a copy of mnist-vae-z2 posing as a β = 4 run
 HALF = "mnist-vae-z2-20260101-1300-bbbb"  # a half-written run: card and atlas, no weights
 SHIPPED_MNIST = ["mnist-vae-z2", "mnist-ae-z2", "mnist-vae-z16", "mnist-ae-z16"]
+SWEEP = len(BETAS) + 1  # the β sweep's models of each dataset (checkpoints/sweep/), listed after the runs
 ONE_D = "This model has a 1-D latent space; the explorer needs at least 2 dimensions."
 
 
@@ -86,8 +88,10 @@ def test_the_picker_lists_the_shipped_models_then_the_runs_of_the_chosen_dataset
         "VAE · z=16 · β=1 · −ELBO 95.1 · Conv 32-64 · 40 ep",
         "AE · z=16 · BCE 67.8 · Conv 32-64 · 6 ep",
     ]
-    [run] = labels[4:]
+    run, *sweep = labels[4:]
     assert run.startswith("VAE · z=2 · β=4 · −ELBO 136.8 · MLP 768-384 · 60 ep · run ")
+    assert len(sweep) == SWEEP and all(label.endswith(" · MLP 128-64 · 30 ep · β sweep") for label in sweep)
+    assert sweep[0].startswith("VAE · z=2 · β=0.1 · −ELBO ") and sweep[-1].startswith("AE · z=2 · BCE ")
     assert [c.value for c in at.sidebar.caption] == [
         f"MNIST · VAE · z=2 · β=1 · MLP 768-384 · 60 ep · −ELBO 136.8  \nShipped: `{checkpoints_dir / 'mnist-vae-z2'}`"
     ]
@@ -98,7 +102,7 @@ def test_the_dataset_filter_keeps_the_kind_and_size_and_rewrites_the_address(run
     at.selectbox(key="picker_dataset").set_value("fashion-mnist").run()
     assert not at.exception
     assert model_select(at).value == "fashion-mnist-ae-z16" and at.query_params["model"] == "fashion-mnist-ae-z16"
-    assert len(shown_models(at)) == 4 and shown_models(at)[3] == "AE · z=16 · BCE 211.8 · Conv 32-64 · 6 ep"
+    assert len(shown_models(at)) == 4 + SWEEP and shown_models(at)[3] == "AE · z=16 · BCE 211.8 · Conv 32-64 · 6 ep"
     assert at.sidebar.caption[0].value.startswith("Fashion-MNIST · AE · z=16 · ")
 
 
@@ -120,10 +124,10 @@ def test_a_link_to_a_run_opens_it(runs):
 
 def test_a_new_run_appears_on_the_next_rerun(runs, checkpoints_dir):
     at = open_page("overview")
-    assert len(shown_models(at)) == 5
+    assert len(shown_models(at)) == 5 + SWEEP
     new = copy_model(checkpoints_dir / "mnist-ae-z2", runs / "mnist-ae-z2-20260102-0900-cccc")
     at.run()
-    assert len(shown_models(at)) == 6
+    assert len(shown_models(at)) == 6 + SWEEP
     model_select(at).set_value(new.name).run()
     assert not at.exception and at.query_params["model"] == new.name
 
@@ -136,7 +140,7 @@ def test_a_broken_folder_is_listed_with_its_problem_while_the_others_open(runs):
     problem = f"{runs / HALF / WEIGHTS} is missing, so the folder is half-written"
     assert [e.label for e in at.sidebar.expander] == ["Can't open 1 folder"]
     assert f"- **{HALF}**: {problem}" in sidebar_text(at)
-    assert len(shown_models(at)) == 5  # the shipped MNIST models and RUN
+    assert len(shown_models(at)) == 5 + SWEEP  # the shipped MNIST models, RUN and the β sweep
     assert not at.error and at.get("component_instance"), "the default model's map is not drawn"
     model_select(at).set_value(RUN).run()
     assert not at.exception and not at.error and at.get("component_instance")
@@ -163,7 +167,7 @@ def gap_table(at: AppTest) -> list[str]:
 def test_compare_pairs_the_model_with_the_other_kind_and_takes_another_beta(runs):
     at = open_page("compare")
     partner = at.selectbox(key="partner")
-    assert partner.value == "mnist-ae-z2" and len(partner.options) == 2  # the autoencoder, then the β = 4 run
+    assert partner.value == "mnist-ae-z2" and len(partner.options) == 2 + SWEEP  # the AE, the β = 4 run, the sweep
     assert gap_table(at) == "| | VAE | Autoencoder |"
     partner.set_value(RUN).run()
     assert not at.exception and not at.error

@@ -1,12 +1,15 @@
 """The eight shipped checkpoints: complete, small, good, and reproducible on the real test split."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from vae.checkpoint import ATLAS, CARD, WEIGHTS, load_atlas, load_model
+from vae.checkpoint import ATLAS, CARD, WEIGHTS, load_atlas, load_model, read_card
 from vae.cli import evaluate as evaluate_cli
+from vae.runs import TrainConfig
+from vae.sweep import BETA_SWEEP, SWEEP_DIR
 from vae.zoo import SHIPPED
 
 # Test-split negative ELBO of a plain MLP VAE (784-512-256-z, Adam 1e-3, batch 128, 30 epochs), from issue 2,
@@ -20,11 +23,26 @@ MLP_REFERENCE = {
 TARGET = {"mnist-vae-z2": 137.0, "mnist-vae-z16": 96.0, "fashion-mnist-vae-z2": 254.0, "fashion-mnist-vae-z16": 236.0}
 
 
+def model_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.name in (WEIGHTS, CARD, ATLAS))
+
+
 def test_all_eight_are_shipped_and_small(checkpoints_dir):
     names = sorted(p.name for p in checkpoints_dir.iterdir() if (p / "card.json").exists())
     assert names == sorted(SHIPPED)
-    size = sum(f.stat().st_size for f in checkpoints_dir.rglob("*") if f.name in (WEIGHTS, CARD, ATLAS))
-    assert size < 40 * 2**20, f"checkpoints/ is {size / 2**20:.1f} MiB"
+    size = model_bytes(checkpoints_dir) - model_bytes(checkpoints_dir / SWEEP_DIR)
+    assert size < 36 * 2**20, f"the eight models take {size / 2**20:.1f} MiB"
+
+
+def test_the_beta_sweep_is_shipped_with_its_recipes_and_small(checkpoints_dir):
+    sweep = checkpoints_dir / SWEEP_DIR
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == sorted(BETA_SWEEP)
+    for name, recipe in BETA_SWEEP.items():
+        card = read_card(sweep / name)
+        assert TrainConfig.from_dict({k: v for k, v in card["training"].items() if k in recipe.to_dict()}) == recipe
+        assert card["training"]["epochs_done"] == recipe.epochs and card["metrics"]["bce"] > 0
+        assert load_atlas(sweep / name)["mu"].shape == (10_000, 2)
+    assert model_bytes(sweep) < 16 * 2**20, f"the β sweep takes {model_bytes(sweep) / 2**20:.1f} MiB"
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -168,13 +168,13 @@ def _folders(root: Path) -> list[Path]:
 
 
 def _order(entry: Entry) -> tuple:
-    """Shipped models by dataset, latent size and kind (VAE first); then the β sweep by dataset, kind and β; then
-    runs, newest first."""
+    """Shipped models by dataset, latent size and kind (VAE first); then runs, newest first; then the β sweep by
+    dataset, kind and β."""
     if not entry.shipped:
-        return (2, -entry.written, entry.name)
+        return (1, -entry.written, entry.name)
     dataset = DATASETS.index(entry.dataset) if entry.dataset in DATASETS else len(DATASETS)
     if entry.sweep:
-        return (1, dataset, entry.dataset or "", entry.kind != "vae", entry.beta or 0.0, entry.name)
+        return (2, dataset, entry.dataset or "", entry.kind != "vae", entry.beta or 0.0, entry.name)
     return (0, dataset, entry.dataset or "", entry.latent_dim or 0, entry.kind != "vae", entry.name)
 
 

@@ -66,6 +66,8 @@ def _label_parts(entry: Entry) -> dict[str, str]:
         parts["loss"] = f"{entry.loss_name} {entry.loss:.1f}"
     if not entry.shipped:
         parts["run"] = "run " + time.strftime("%d %b %H:%M", time.localtime(entry.written))
+    elif entry.sweep:
+        parts["run"] = "β sweep"
     return parts
 
 
@@ -103,7 +105,7 @@ def _follow_dataset() -> None:
 
 def model_picker() -> None:
     """Sidebar: a dataset filter, one select of the models that can be opened (shipped first, then runs, newest
-    first), and the folders that cannot be, each with its problem; run by app.py before every page.
+    first, then the β sweep's), and the folders that cannot be, each with its problem; run by app.py before every page.
 
     The folders are scanned once a run, so a new run appears without a restart. The address's ?model=NAME drives
     the select: a name this session has not seen there yet (an opened link) selects that model; an unknown or

@@ -5,8 +5,8 @@ dimension."""
 from __future__ import annotations
 
 import streamlit as st
-from pages.beta_sweep import beta_slider
 
+from pages.beta_sweep import beta_slider
 from pages.ui.cached import cached_card
 from pages.ui.navigation import open_on_map
 from pages.ui.picker import dataset_title, models
@@ -17,6 +17,8 @@ from vae.sweep import read_limits, sweep_root
 
 PLANE = "elbo_plane"
 SLIDER = "elbo_beta"
+ZOOM = "elbo_view"
+VIEWS = ("The β sweep", "Every model")
 
 
 def sweep_entries(dataset: str) -> list[Entry]:
@@ -25,39 +27,41 @@ def sweep_entries(dataset: str) -> list[Entry]:
     return sorted(sweep, key=lambda e: (e.kind == "vae", e.beta or 0.0))
 
 
-def plane_points(dataset: str) -> tuple[list, list, list]:
-    """(the sweep's VAEs, the dataset's other VAEs, its autoencoders) as `vae.tradeoff.RDPoint`s; models whose card
-    has no test metrics are left out."""
-    sweep, others, autoencoders = [], [], []
+def plane_points(dataset: str) -> tuple[list[tradeoff.RDPoint], set[str]]:
+    """Every openable model of `dataset` as a `vae.tradeoff.RDPoint` (those whose card has no test metrics are left
+    out), and the names of the β sweep's among them."""
+    points, sweep = [], set()
     for entry in catalog.openable(models()):
         if entry.dataset != dataset:
             continue
         point = tradeoff.rd_point(cached_card(str(entry.folder)), entry.name)
-        if point is None:
-            continue
-        if point.kind == "ae":
-            autoencoders.append(point)
-        else:
-            (sweep if entry.sweep else others).append(point)
-    return sorted(sweep, key=lambda p: p.beta), others, autoencoders
+        if point is not None:
+            points.append(point)
+            if entry.sweep:
+                sweep.add(entry.name)
+    return points, sweep
 
 
 def show_plane(sel: Selection) -> None:
-    sweep, others, autoencoders = plane_points(sel.dataset)
+    points, sweep = plane_points(sel.dataset)
     collapse = read_limits(sweep_root()).get(sel.dataset, {}).get("collapse_distortion")
-    fig = figures.rate_distortion_figure(sweep, others, autoencoders, collapse, chosen=sel.name)
+    view = st.segmented_control("View", VIEWS, default=VIEWS[0], key=ZOOM, label_visibility="collapsed")
+    zoom = bool(sweep) and view != VIEWS[1]
+    fig = figures.rate_distortion_figure(points, sweep, collapse, chosen=sel.name, zoom=zoom)
     event = st.plotly_chart(fig, key=PLANE, on_select="rerun", selection_mode="points", config={"displaylogo": False})
     clicked = [p.get("customdata") for p in (event.selection.points if event else [])]
     clicked = [name for name in clicked if isinstance(name, str) and catalog.find(models(), name)]
     if clicked:
         open_on_map(clicked[0])
-    if sweep:
-        best = min(sweep, key=lambda p: p.neg_elbo)
+    vaes = sorted((p for p in points if p.name in sweep and p.kind == "vae"), key=lambda p: p.beta)
+    if vaes:
+        best = min(vaes, key=lambda p: p.neg_elbo)
         st.caption(
-            f"Lowest −ELBO of the sweep: **β = {best.beta:g}**, {best.neg_elbo:.1f} nats "
-            f"(D {best.distortion:.1f} + R {best.rate:.1f}). Each dashed line holds the models with one −ELBO: "
-            "β = 1 trains for the ELBO itself, so it sits on the lowest line it can reach; a smaller β buys "
-            "distortion with rate, a larger one the reverse. Click a point to open that model on the latent map."
+            f"Each dashed line holds the models with one −ELBO (D + R). Lowest of the sweep: **β = {best.beta:g}**, "
+            f"{best.neg_elbo:.1f} nats (D {best.distortion:.1f} + R {best.rate:.1f}). From β = {vaes[0].beta:g} to "
+            f"{vaes[-1].beta:g} the rate falls from {vaes[0].rate:.1f} to {vaes[-1].rate:.1f} nats and the distortion "
+            f"rises from {vaes[0].distortion:.1f} to {vaes[-1].distortion:.1f}. Click a point to open that model on "
+            "the latent map."
         )
 
 

@@ -601,30 +601,47 @@ def _model_trace(points: Sequence, name: str, color: str, symbol: str, labels: b
     )
 
 
+def _nice_step(span: float, lines: int = 8) -> float:
+    """A round step (1, 2 or 5 times a power of ten) that cuts `span` into about `lines` pieces."""
+    raw = max(span, 1e-9) / lines
+    power = 10 ** np.floor(np.log10(raw))
+    return float(min((m * power for m in (1, 2, 5, 10)), key=lambda step: abs(step - raw)))
+
+
 def rate_distortion_figure(
-    sweep: Sequence,
-    others: Sequence,
-    autoencoders: Sequence,
+    points: Sequence,
+    sweep: set[str],
     collapse: float | None,
     chosen: str | None = None,
+    zoom: bool = True,
     height: int = 460,
 ) -> go.Figure:
     """The rate–distortion plane (Alemi et al. 2018): rate R (test KL) across, distortion D (test reconstruction)
     up, nats per image, with the lines of equal −ELBO (D + R = c, slope −1).
 
-    sweep: the β sweep's VAEs (`vae.tradeoff.RDPoint`), joined in order of β, β = 1 starred; others: the dataset's
-    other VAEs; autoencoders: their D drawn as the limit R → ∞ (a dotted line and a marker at the right edge);
-    collapse: D at R = 0 (the decoder ignores z), or None. Every model's point carries its name as customdata, so a
-    click can open it; `chosen` is ringed.
+    points: the models (`vae.tradeoff.RDPoint`); those named in `sweep` are the β sweep: its VAEs joined in order of
+    β with β = 1 starred, its autoencoder's D drawn as the limit R → ∞ (a dotted line); every autoencoder sits as a
+    marker at the right edge. collapse: D at R = 0 (the decoder ignores z), or None. Every model's point carries its
+    name as customdata, so a click can open it; `chosen` is ringed. `zoom` frames the sweep (other models may fall
+    outside, and an off-view collapse limit becomes an arrow at the top); otherwise every point is in view.
     """
-    vaes = [*sweep, *others]
-    rates = [p.rate for p in vaes] or [1.0]
-    distortions = [p.distortion for p in [*vaes, *autoencoders]] + ([collapse] if collapse else [])
-    r_max = max(rates) * 1.25 + 1.0
+    vaes = [p for p in points if p.kind == "vae"]
+    sweep_vaes = sorted((p for p in vaes if p.name in sweep), key=lambda p: p.beta)
+    others = [p for p in vaes if p.name not in sweep]
+    aes = [p for p in points if p.kind == "ae"]
+    sweep_aes = [p for p in aes if p.name in sweep]
+    framed = [*sweep_vaes, *sweep_aes] if zoom and sweep_vaes else [*vaes, *aes]
+    rates = [p.rate for p in framed if np.isfinite(p.rate)] or [1.0]
+    distortions = [p.distortion for p in framed] or [0.0]
+    if collapse is not None and not (zoom and sweep_vaes):
+        distortions.append(collapse)
+    r_max = max(rates) * 1.2 + 0.5
     d_lo, d_hi = min(distortions), max(distortions)
-    pad = 0.06 * (d_hi - d_lo) + 1.0
+    pad = 0.08 * (d_hi - d_lo) + 1.0
+    y_range = [d_lo - pad, d_hi + 2 * pad]
     fig = go.Figure()
-    levels = np.unique(np.round(np.linspace(d_lo, d_hi + r_max, 9), -1 if d_hi - d_lo > 40 else 0))
+    step = _nice_step(y_range[1] + r_max - y_range[0])
+    levels = np.arange(np.floor(y_range[0] / step) * step, y_range[1] + r_max + step, step)
     for i, level in enumerate(levels):
         fig.add_trace(
             go.Scatter(
@@ -638,20 +655,20 @@ def rate_distortion_figure(
                 showlegend=i == 0,
             )
         )
-    for p in autoencoders:
+    for p in sweep_aes:
         fig.add_hline(y=p.distortion, line=dict(color=LIMIT_COLOR, width=1, dash="dot"))
         fig.add_annotation(
             x=r_max,
             y=p.distortion,
             xanchor="right",
             yanchor="top",
-            text=f"autoencoder limit: R → ∞ ({p.name}, D = {p.distortion:.1f})",
+            text=f"autoencoder limit, R → ∞: D = {p.distortion:.1f}",
             showarrow=False,
             font=dict(color=LIMIT_COLOR, size=12),
         )
-    if autoencoders:
-        trace = _model_trace(autoencoders, "autoencoder (R = ∞)", LIMIT_COLOR, "triangle-right")
-        fig.add_trace(trace.update(x=[r_max] * len(autoencoders)))
+    if aes:
+        trace = _model_trace(aes, "autoencoders (R = ∞)", LIMIT_COLOR, "triangle-right")
+        fig.add_trace(trace.update(x=[r_max] * len(aes)))
     if collapse is not None:
         fig.add_trace(
             go.Scatter(
@@ -663,55 +680,55 @@ def rate_distortion_figure(
                 name="collapse limit (R → 0)",
             )
         )
+        inside = collapse <= y_range[1]
         fig.add_annotation(
             x=0,
-            y=collapse,
+            y=collapse if inside else y_range[1],
             xanchor="left",
-            yanchor="bottom",
-            text="collapse limit: R → 0, the decoder ignores z",
+            yanchor="bottom" if inside else "top",
             showarrow=False,
+            text=f"{'' if inside else '↑ '}collapse limit, R → 0: D = {collapse:.1f} (the decoder ignores z)",
             font=dict(color=LIMIT_COLOR, size=12),
         )
     if others:
         fig.add_trace(_model_trace(others, "other models", OTHER_COLOR, "diamond"))
-    if sweep:
-        fig.add_trace(_model_trace(sweep, "β sweep", SWEEP_COLOR, "circle", labels=True))
-    ones = [p for p in sweep if p.beta == 1.0]
-    for p in ones:
-        fig.add_trace(
-            go.Scatter(
-                x=[p.rate],
-                y=[p.distortion],
-                mode="markers",
-                marker=dict(size=20, color="#EECA3B", symbol="star", line=dict(width=1, color="#555555")),
-                customdata=[p.name],
-                hovertemplate=f"<b>%{{customdata}}</b><br>β = 1: the true ELBO, −ELBO {p.neg_elbo:.1f} nats"
-                "<extra>click: open on the latent map</extra>",
-                name="β = 1 (the ELBO itself)",
+    if sweep_vaes:
+        fig.add_trace(_model_trace(sweep_vaes, "β sweep", SWEEP_COLOR, "circle", labels=True))
+    for p in sweep_vaes:
+        if p.beta == 1.0:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p.rate],
+                    y=[p.distortion],
+                    mode="markers",
+                    marker=dict(size=20, color="#EECA3B", symbol="star", line=dict(width=1, color="#555555")),
+                    customdata=[p.name],
+                    hovertemplate=f"<b>%{{customdata}}</b><br>β = 1: the true ELBO, −ELBO {p.neg_elbo:.1f} nats"
+                    "<extra>click: open on the latent map</extra>",
+                    name="β = 1 (the ELBO itself)",
+                )
             )
-        )
-    marked = [p for p in [*vaes, *autoencoders] if p.name == chosen]
-    for p in marked:
-        fig.add_trace(
-            go.Scatter(
-                x=[r_max if p.kind == "ae" else p.rate],
-                y=[p.distortion],
-                mode="markers",
-                marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=2, color=CROSSHAIR_COLOR)),
-                hoverinfo="skip",
-                name="the sidebar's model",
+    for p in points:
+        if p.name == chosen:
+            fig.add_trace(
+                go.Scatter(
+                    x=[r_max if p.kind == "ae" else p.rate],
+                    y=[p.distortion],
+                    mode="markers",
+                    marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(width=2, color=CROSSHAIR_COLOR)),
+                    hoverinfo="skip",
+                    name="the sidebar's model",
+                )
             )
-        )
     styled(
         fig,
         height,
         margin=dict(t=10),
         legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", font=dict(size=12)),
         hovermode="closest",
-        clickmode="event+select",
     )
-    fig.update_xaxes(title="rate R = KL(q(z|x) ‖ p(z)), nats per image", range=[-0.03 * r_max, r_max * 1.02])
-    fig.update_yaxes(title="distortion D = −E log p(x|z), nats per image", range=[d_lo - pad, d_hi + pad])
+    fig.update_xaxes(title="rate R = KL(q(z|x) ‖ p(z)), nats per image", range=[-0.04 * r_max, r_max * 1.03])
+    fig.update_yaxes(title="distortion D, nats per image", range=y_range)
     return fig
 
 

@@ -37,3 +37,9 @@ def test_without_the_sweep_the_page_says_how_to_train_one(monkeypatch, checkpoin
     at = open_page("elbo", picker_model="mnist-vae-z2")
     assert any("No β sweep of MNIST is shipped" in i.value and "python -m vae.sweep" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 2
+
+
+@pytest.mark.parametrize("page", ["overview", "map", "interpolate", "compare", "image", "anomaly", "elbo"])
+def test_every_page_opens_a_model_of_the_sweep(real_models, page):
+    at = open_page(page, picker_model=sweep_name("mnist", 8.0))
+    assert not at.error and at.query_params["model"] == sweep_name("mnist", 8.0)

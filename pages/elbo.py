@@ -79,7 +79,10 @@ def show_slider(sel: Selection) -> None:
     names = [s.name for _, s in sweep]
     ones = [i for i, (label, _) in enumerate(sweep) if label == "β = 1"]
     start = names.index(sel.name) if sel.name in names else (ones or [0])[0]
-    beta_slider(sweep, start, key=SLIDER)
+    released = beta_slider(sweep, start, key=SLIDER)
+    label, chosen = sweep[start if released is None else released]
+    if st.button(f"Open {label} on the latent map", icon=":material/scatter_plot:"):
+        open_on_map(chosen.name)
 
 
 def show_kl_per_dimension(sel: Selection) -> None:

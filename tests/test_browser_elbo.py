@@ -8,7 +8,7 @@ import os
 import pytest
 from playwright.sync_api import Page, expect
 
-from vae.sweep import sweep_name
+from vae.sweep import BETAS, sweep_name
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -47,3 +47,68 @@ def test_a_click_on_a_point_of_the_plane_opens_that_model_on_the_map(page, app_u
     expect(page.get_by_text("Unknown model")).to_have_count(0)
     caption = page.locator("[data-testid='stSidebar'] [data-testid='stCaptionContainer']").first
     expect(caption).to_contain_text("β=4", timeout=TIMEOUT)
+
+
+SLIDER = "iframe[title$='beta_sweep']"
+
+
+def sweep_frame(page: Page, url: str, model: str, mode: str):
+    """Open /elbo for `model` and return the β slider's frame once its sweep is drawn in `mode`."""
+    page.goto(f"{url}/elbo?model={model}")
+    expect(page.locator(SLIDER)).to_be_visible(timeout=TIMEOUT)
+    page.locator(SLIDER).scroll_into_view_if_needed()
+    frame = page.locator(SLIDER).element_handle().content_frame()
+    frame.wait_for_function(f"window.__betaMode === '{mode}'", timeout=TIMEOUT)
+    return frame
+
+
+WATCH_RUNS = """() => {
+  const w = window.__runs = {n: 0};
+  new MutationObserver(() => {
+    const app = document.querySelector('[data-test-script-state]');
+    if (app && app.getAttribute('data-test-script-state') === 'running') w.n += 1;
+  }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+@pytest.mark.parametrize("mode", ["live", "server"])
+def test_the_beta_slider_swaps_the_map_grid_and_samples_in_place(page, app_url, mode):
+    if mode == "server":  # the runtime's files blocked: the server's images
+        page.route("**/tf-core.es2017.min.js", lambda route: route.abort())
+    frame = sweep_frame(page, app_url, sweep_name("mnist", 1.0), mode)
+    labels = frame.locator("#ticks span").all_inner_texts()
+    assert labels == ["AE"] + [f"β = {b:g}" for b in BETAS]
+    assert frame.evaluate("window.__betaIndex") == 4 and frame.locator("#label").inner_text() == "β = 1"
+    digests = {4: frame.evaluate("window.__betaDigest()")}
+    frame.locator("#beta").focus()
+    page.evaluate(WATCH_RUNS)
+    before = frame.evaluate("window.__betaSwaps")
+    for key, index in (("ArrowRight", 5), ("ArrowRight", 6), ("ArrowRight", 7), ("Home", 0)):
+        page.keyboard.press(key)
+        frame.wait_for_function(f"window.__betaIndex === {index}", timeout=10_000)
+        digests[index] = frame.evaluate("window.__betaDigest()")
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"elbo-slider-{mode}.png"))
+    assert frame.evaluate("window.__betaSwaps") - before == 4
+    assert len(set(digests.values())) == 5  # every model's grid differs
+    assert frame.locator("#label").inner_text() == "AE"
+    # each press is also a release: the server hears the index and names that model on its button
+    expect(page.get_by_role("button", name="Open AE on the latent map")).to_be_visible(timeout=TIMEOUT)
+    assert frame.evaluate("window.__betaMode") == mode  # the frame was not reloaded by the reruns
+
+
+def test_dragging_the_beta_slider_swaps_without_a_script_run_until_the_release(page, app_url):
+    frame = sweep_frame(page, app_url, sweep_name("fashion-mnist", 1.0), "live")
+    box = page.locator(SLIDER).element_handle().content_frame().locator("#beta").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.evaluate(WATCH_RUNS)
+    page.mouse.move(box["x"] + 4, y)
+    page.mouse.down()
+    seen = set()
+    for i in range(41):
+        page.mouse.move(box["x"] + 4 + (box["width"] - 8) * i / 40, y)
+        seen.add(frame.evaluate("window.__betaIndex"))
+    runs = page.evaluate("window.__runs.n")
+    page.mouse.up()
+    assert seen == set(range(8)) and runs == 0
+    expect(page.get_by_role("button", name="Open β = 8 on the latent map")).to_be_visible(timeout=TIMEOUT)

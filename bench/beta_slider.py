@@ -13,18 +13,12 @@ slider's key is also a release, so each press waits for the server's rerun to en
 
 from __future__ import annotations
 
-import argparse
-import os
-from contextlib import ExitStack
-from pathlib import Path
-
 from bench.browser import chromium, instrument, new_page, wait_quiet
-from bench.latency import press_floor
-from bench.server import machine, percentiles, report, running_app
+from bench.latency import against_floor, press_floor, summary
 
 FRAME = "iframe[title$='beta_sweep']"
 MODEL = "sweep-mnist-b1"
-GOAL = 0.25  # median, as a fraction of the floor's
+GOALS = (0.25, 0.5)  # median, p95 as a fraction of the floor's
 
 # In the β slider's frame: the key's timestamp, and the next animation frame after the samples canvas (drawn last
 # by a swap) is drawn.
@@ -87,42 +81,16 @@ def run(url: str, floor_url: str, rounds: int) -> dict[str, list]:
     return results
 
 
-def summary(results: dict[str, list]) -> list[dict]:
-    floor = percentiles([t for t in results["floor"] if t is not None])["median"]
-    rows = []
-    for kind in ("floor", "beta"):
-        done = [t for t in results[kind] if t is not None]
-        stats = percentiles(done)
-        rows.append(
-            {
-                "interaction": "floor: st.slider key" if kind == "floor" else "β slider key: swap drawn",
-                "n": stats["n"],
-                "missed": len(results[kind]) - len(done),
-                "median_ms": stats["median"],
-                "p95_ms": stats["p95"],
-                "median_x_floor": stats["median"] / floor,
-                "p95_x_floor": stats["p95"] / floor,
-                "goal_x_floor": "" if kind == "floor" else f"<= {GOAL}",
-            }
-        )
-    return rows
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.beta_slider", description=__doc__.split("\n\n")[0])
-    p.add_argument("--url", help="a running app started with VAE_TEST_HOOKS=1 (default: start one)")
-    p.add_argument("--rounds", type=int, default=40, help="rounds of one floor and one β key (default 40)")
-    p.add_argument("--checkpoints", default=os.environ.get("VAE_CHECKPOINTS", "checkpoints"))
-    p.add_argument("--json", type=Path, help="also write the results here")
-    args = p.parse_args(argv)
-    env = {"VAE_CHECKPOINTS": str(Path(args.checkpoints).resolve())}
-    with ExitStack() as servers:
-        url = servers.enter_context(running_app(args.url, env))
-        floor_url = servers.enter_context(running_app(None, env, script="bench/floor_app.py"))
-        results = run(url, floor_url, args.rounds)
-    rows = summary(results)
-    title = f"/elbo β slider vs the floor page, headless Chromium 1280x800 ({machine()})"
-    return report(title, rows, list(rows[0]), results, args.json)
+    return against_floor(
+        argv,
+        "python -m bench.beta_slider",
+        __doc__,
+        run,
+        lambda results: summary(results, ("floor", "beta"), {"beta": GOALS}),
+        lambda results: "/elbo β slider key -> the next model drawn, vs the floor page, headless Chromium 1280x800",
+        40,
+    )
 
 
 if __name__ == "__main__":

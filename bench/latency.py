@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
 
@@ -165,13 +166,14 @@ def run(url: str, floor_url: str, rounds: int) -> dict[str, list]:
     return results
 
 
-def summary(results: dict[str, list]) -> list[dict]:
+def summary(results: dict[str, list], kinds: tuple[str, ...] = KINDS, goals: dict = GOALS) -> list[dict]:
+    """One row per kind: count, misses, median and p95 in ms and as ratios to the floor's median, and the goal."""
     floor = percentiles([t for t in results["floor"] if t is not None])["median"]
     rows = []
-    for kind in KINDS:
+    for kind in kinds:
         done = [t for t in results[kind] if t is not None]
         stats = percentiles(done)
-        goal = GOALS.get(kind)
+        goal = goals.get(kind)
         rows.append(
             {
                 "interaction": kind,
@@ -187,10 +189,20 @@ def summary(results: dict[str, list]) -> list[dict]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n\n")[0])
+def against_floor(
+    argv: list[str] | None,
+    prog: str,
+    doc: str,
+    run: Callable[[str, str, int], dict],
+    summarize: Callable[[dict], list[dict]],
+    title: Callable[[dict], str],
+    rounds: int,
+) -> int:
+    """A benchmark's command line: start the app and the floor page (or use --url), `run(url, floor_url, rounds)`,
+    print `summarize(results)` under `title(results)`; the exit code."""
+    p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
     p.add_argument("--url", help="a running app (default: start one); the floor page always gets its own server")
-    p.add_argument("--rounds", type=int, default=50, help="rounds of one of each interaction (default 50)")
+    p.add_argument("--rounds", type=int, default=rounds, help=f"rounds of one of each interaction (default {rounds})")
     p.add_argument("--checkpoints", default=os.environ.get("VAE_CHECKPOINTS", "checkpoints"))
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
@@ -199,11 +211,20 @@ def main(argv: list[str] | None = None) -> int:
         url = servers.enter_context(running_app(args.url, env))
         floor_url = servers.enter_context(running_app(None, env, script="bench/floor_app.py"))
         results = run(url, floor_url, args.rounds)
-    rows = summary(results)
-    title = (
-        f"/map latency vs the floor page, headless Chromium 1280x800, {results['points']} points drawn ({machine()})"
+    rows = summarize(results)
+    return report(f"{title(results)} ({machine()})", rows, list(rows[0]), results, args.json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return against_floor(
+        argv,
+        "python -m bench.latency",
+        __doc__,
+        run,
+        summary,
+        lambda r: f"/map latency vs the floor page, headless Chromium 1280x800, {r['points']} points drawn",
+        50,
     )
-    return report(title, rows, list(rows[0]), results, args.json)
 
 
 if __name__ == "__main__":

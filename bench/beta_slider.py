@@ -13,8 +13,8 @@ slider's key is also a release, so each press waits for the server's rerun to en
 
 from __future__ import annotations
 
-from bench.browser import chromium, instrument, new_page, wait_quiet
-from bench.latency import against_floor, press_floor, summary
+from bench.browser import chromium, new_page, wait_quiet
+from bench.latency import against_floor, open_floor, press_floor, summary
 
 FRAME = "iframe[title$='beta_sweep']"
 MODEL = "sweep-mnist-b1"
@@ -61,10 +61,7 @@ def run(url: str, floor_url: str, rounds: int) -> dict[str, list]:
     results: dict[str, list] = {"floor": [], "beta": []}
     errors: list[str] = []
     with chromium() as browser:
-        floor = new_page(browser, errors)
-        floor.goto(floor_url)
-        floor.locator("[data-testid='stMain'] [data-testid='stImage'] img").wait_for(timeout=120_000)
-        instrument(floor)
+        floor = open_floor(browser, floor_url, errors)
         page = new_page(browser, errors)
         page.goto(f"{url}/elbo?model={MODEL}")
         page.locator(FRAME).wait_for(timeout=120_000)

@@ -132,15 +132,21 @@ def click(page, i: int) -> float | None:
     return t
 
 
+def open_floor(browser, floor_url: str, errors: list[str]):
+    """The floor page, loaded and instrumented for `press_floor`."""
+    floor = new_page(browser, errors)
+    floor.goto(floor_url)
+    floor.locator("[data-testid='stMain'] [data-testid='stImage'] img").wait_for(timeout=120_000)
+    instrument(floor)
+    return floor
+
+
 def run(url: str, floor_url: str, rounds: int) -> dict[str, list]:
     """All measurements in ms, by kind (None: nothing painted in time)."""
     results: dict[str, list] = {kind: [] for kind in KINDS}
     errors: list[str] = []
     with chromium() as browser:
-        floor = new_page(browser, errors)
-        floor.goto(floor_url)
-        floor.locator("[data-testid='stMain'] [data-testid='stImage'] img").wait_for(timeout=120_000)
-        instrument(floor)
+        floor = open_floor(browser, floor_url, errors)
         page = new_page(browser, errors)
         page.goto(f"{url}/map")
         wait_map_drawn(page, min_points=10_000)  # the map and the browser's first decode

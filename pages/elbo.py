@@ -70,7 +70,7 @@ def show_slider(sel: Selection) -> None:
     if len(entries) < 2:
         st.info(
             f"No β sweep of {dataset_title(sel.dataset)} is shipped; `python -m vae.sweep --grid beta=0.5,1,2 "
-            f"--grid dataset={sel.dataset} --out {sweep_root()}` trains one.",
+            f"--grid dataset={sel.dataset} --out checkpoints/sweep` trains one.",
             icon=":material/info:",
         )
         return

@@ -47,6 +47,11 @@ def test_a_click_on_a_point_of_the_plane_opens_that_model_on_the_map(page, app_u
     expect(page.get_by_text("Unknown model")).to_have_count(0)
     caption = page.locator("[data-testid='stSidebar'] [data-testid='stCaptionContainer']").first
     expect(caption).to_contain_text("β=4", timeout=TIMEOUT)
+    # back on /elbo the old click is forgotten: the page stays
+    page.get_by_role("link", name="The ELBO's trade-off").click()
+    expect(page.get_by_text("models on the rate–distortion plane")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator(SLIDER)).to_be_visible(timeout=TIMEOUT)
+    assert "/elbo" in page.url
 
 
 SLIDER = "iframe[title$='beta_sweep']"

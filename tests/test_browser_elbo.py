@@ -117,3 +117,32 @@ def test_dragging_the_beta_slider_swaps_without_a_script_run_until_the_release(p
     page.mouse.up()
     assert seen == set(range(8)) and runs == 0
     expect(page.get_by_role("button", name="Open β = 8 on the latent map")).to_be_visible(timeout=TIMEOUT)
+
+
+GRID_PIXELS = """() => {
+  const c = document.getElementById('grid');
+  return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0));
+}"""
+
+
+@pytest.mark.parametrize("mode", ["live", "server"])
+def test_the_beta_sliders_grid_is_the_images_pytorch_decodes(page, app_url, checkpoints_dir, mode):
+    from statistics import NormalDist
+
+    import numpy as np
+
+    from pages.beta_sweep import GRID, QUANTILE
+    from vae import latent
+    from vae.checkpoint import load_model
+    from vae.sweep import SWEEP_DIR
+
+    if mode == "server":
+        page.route("**/tf-core.es2017.min.js", lambda route: route.abort())
+    name = sweep_name("fashion-mnist", 2.0)
+    frame = sweep_frame(page, app_url, name, mode)
+    shown = np.array(frame.evaluate(GRID_PIXELS), dtype=np.float64).reshape(GRID * 28, GRID * 28)
+    model, _ = load_model(checkpoints_dir / SWEEP_DIR / name)
+    codes = latent.manifold_grid(GRID, NormalDist().inv_cdf(QUANTILE), "gaussian").reshape(-1, 2)
+    tiles = latent.decode(model, codes.astype(np.float32)).reshape(GRID, GRID, 28, 28) * 255
+    expected = tiles.transpose(0, 2, 1, 3).reshape(GRID * 28, GRID * 28)
+    assert np.abs(shown - expected).mean() < 2.0  # grey levels, of 255

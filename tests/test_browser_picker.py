@@ -17,11 +17,13 @@ from playwright.sync_api import Page, expect
 
 from bench.server import start_app, stop_app
 from vae.checkpoint import ATLAS, CARD, WEIGHTS, load_model, save_weights
+from vae.sweep import BETAS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 90_000  # ms; the first visit loads torch, the models and the atlases
+SWEEP = len(BETAS) + 1  # the β sweep's models of each dataset, listed after the runs
 
 
 def settled(page: Page) -> None:
@@ -59,7 +61,7 @@ def test_a_run_trained_by_the_cli_appears_in_the_running_apps_picker(page, check
         page.goto(f"{url}/?model=mnist-vae-z2")
         expect(page.get_by_text("mnist-vae-z2", exact=True).first).to_be_visible(timeout=TIMEOUT)
         settled(page)
-        expect(model_options(page)).to_have_count(4)  # the shipped MNIST models
+        expect(model_options(page)).to_have_count(4 + SWEEP)  # the shipped MNIST models and the β sweep's
         page.keyboard.press("Escape")
 
         train_run(env)
@@ -67,7 +69,7 @@ def test_a_run_trained_by_the_cli_appears_in_the_running_apps_picker(page, check
         rerun(page)
         settled(page)
         options = model_options(page)
-        expect(options).to_have_count(5)
+        expect(options).to_have_count(5 + SWEEP)
         new = options.filter(has_text=re.compile(r"^VAE · z=2 · β=1 · −ELBO [\d.]+ · MLP 32-16 · 1 ep · run "))
         expect(new).to_have_count(1)
         new.click()
@@ -96,6 +98,6 @@ def test_a_run_trained_by_the_cli_appears_in_the_running_apps_picker(page, check
         expect(sidebar.get_by_text(f"{stale / ATLAS} was not built from the weights beside it")).to_be_visible()
         expect(page.get_by_text(run.name, exact=True).first).to_be_visible()  # the open model stays in use
         expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
-        expect(model_options(page)).to_have_count(5)
+        expect(model_options(page)).to_have_count(5 + SWEEP)
     finally:
         stop_app(proc)

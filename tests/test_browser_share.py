@@ -47,7 +47,7 @@ def test_a_fresh_server_opened_at_a_link_runs_the_app_with_that_model_and_point(
         settled(page)
         sidebar = page.locator('[data-testid="stSidebar"]')
         expect(sidebar.get_by_role("combobox", name="Dataset")).to_have_value("Fashion-MNIST")  # app.py's picker
-        expect(sidebar.locator('[data-testid="stSidebarNavLink"]')).to_have_count(7)  # app.py's pages, not pages/*.py
+        expect(sidebar.locator('[data-testid="stSidebarNavLink"]')).to_have_count(8)  # app.py's pages, not pages/*.py
         expect(page.locator('[data-testid="stAlertContentWarning"]')).to_have_count(0)
         expect(map_frame(page).locator(".js-plotly-plot")).to_be_visible(timeout=TIMEOUT)
         assert address(page) == {"model": "fashion-mnist-vae-z2", "z": "0.5,-1"}

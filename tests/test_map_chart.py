@@ -41,7 +41,7 @@ def test_the_served_folder_holds_the_page_its_script_plotly_and_the_browser_runt
 
 def test_every_component_page_loads_the_shared_script_whose_runtime_scripts_are_the_runtimes():
     pages = list(PAGES.glob("*/*.html"))
-    assert len(pages) == 4  # the map, the draw pad, the scrubber and the compared maps
+    assert len(pages) == 5  # the map, the draw pad, the scrubber, the compared maps and the β slider
     for page in pages:
         assert f'<script src="{LOADER}"></script>' in page.read_text(), page
     loader = (RUNTIME_DIR / LOADER).read_text()
@@ -83,7 +83,7 @@ def test_components_get_the_test_hooks_flag_only_when_it_is_set(monkeypatch):
 
 def test_the_scripts_set_window_test_hooks_only_through_the_shared_gate():
     scripts = [p for p in PAGES.glob("*/*.js") if not p.name.endswith(".min.js")]
-    assert RUNTIME_DIR / LOADER in scripts and len(scripts) == 8
+    assert RUNTIME_DIR / LOADER in scripts and len(scripts) == 9
     assigned = [
         (p.name, m) for p in scripts for m in re.findall(r"window\.(__\w+)\s*(?:=[^=]|\+\+|\|\|=)", p.read_text())
     ]

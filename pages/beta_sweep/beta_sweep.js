@@ -1,6 +1,6 @@
 // The β slider of /elbo: the β sweep's models swapped in place. Each model's latent map, manifold grid and prior
 // samples are drawn once into canvases of their own (decoded in the browser; without the runtime, the server's
-// PNGs), so moving the slider only copies three canvases. A release (change) reports the index to Streamlit.
+// PNGs), so moving the slider only copies three canvases. A release reports the index to Streamlit.
 "use strict";
 
 const slider = document.getElementById("beta");
@@ -179,7 +179,26 @@ async function build(args) {
 }
 
 slider.addEventListener("input", () => spec && show(Number(slider.value)));
-slider.addEventListener("change", () => spec && component.setValue(Number(slider.value)));
+// The server hears a release: a key's keyup (a held key's repeats send nothing) or the end of a drag; once per index.
+let keyHeld = false;
+let reported = null;
+function report() {
+  const index = Number(slider.value);
+  if (spec && index !== reported) {
+    reported = index;
+    component.setValue(index);
+  }
+}
+slider.addEventListener("keydown", () => {
+  keyHeld = true;
+});
+slider.addEventListener("keyup", () => {
+  keyHeld = false;
+  report();
+});
+slider.addEventListener("change", () => {
+  if (!keyHeld) report();
+});
 // The sum of the shown grid's grey levels: a test tells the models' grids apart by it.
 function gridDigest() {
   const data = views[1].getContext("2d").getImageData(0, 0, views[1].width, views[1].height).data;
@@ -192,6 +211,7 @@ component.onRender(
   async (args) => {
     if (args.spec === specUrl) return; // a rerun with the same sweep: nothing changes here
     specUrl = args.spec;
+    reported = args.value;
     await build(args);
     component.setHeight(document.body.scrollHeight + 4);
   },

@@ -13,6 +13,7 @@ from pages.ui.picker import dataset_title, models
 from pages.ui.selection import Selection, current_selection, load_selection
 from vae import catalog, figures, tradeoff
 from vae.catalog import Entry
+from vae.evaluate import active_units
 from vae.sweep import read_limits, sweep_root
 
 PLANE = "elbo_plane"
@@ -95,7 +96,7 @@ def show_kl_per_dimension(sel: Selection) -> None:
         return
     kl = tradeoff.kl_per_dimension(sel.atlas["mu"], sel.atlas["logvar"])
     activity = tradeoff.code_activity(sel.atlas["mu"])
-    used = tradeoff.used_dimensions(sel.atlas["mu"])
+    used = active_units(sel.atlas["mu"])
     st.plotly_chart(figures.kl_per_dimension_figure(kl, activity), config={"displaylogo": False})
     st.caption(
         f"**{used} of {sel.latent_dim}** dimensions are active (their mean code varies over the test images by more "

@@ -10,6 +10,7 @@ import pytest
 
 from vae import figures, tradeoff
 from vae.checkpoint import load_atlas, read_card
+from vae.evaluate import active_units
 
 
 @pytest.mark.parametrize("name", ["mnist-vae-z2", "mnist-vae-z16", "fashion-mnist-vae-z16"])
@@ -25,7 +26,7 @@ def test_the_z16_vaes_leave_dimensions_unused_and_those_carry_no_kl(checkpoints_
     for name in ("mnist-vae-z16", "fashion-mnist-vae-z16"):
         atlas = load_atlas(checkpoints_dir / name)
         activity = tradeoff.code_activity(atlas["mu"])
-        used = tradeoff.used_dimensions(atlas["mu"])
+        used = active_units(atlas["mu"])
         assert used == read_card(checkpoints_dir / name)["metrics"]["active_units"] < 16
         kl = tradeoff.kl_per_dimension(atlas["mu"], atlas["logvar"])
         assert kl[activity <= 0.01].max() < 0.05 < kl[activity > 0.01].min()

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vae.evaluate import active_units
-
 
 @dataclass(frozen=True)
 class RDPoint:
@@ -62,11 +60,6 @@ def code_activity(mu: np.ndarray) -> np.ndarray:
     """Variance over the images of each dimension's posterior mean, (z,): a dimension the encoder ignores is near 0
     (Burda et al. 2016 call it active above 0.01; `vae.evaluate.active_units`)."""
     return mu.astype(np.float64).var(0)
-
-
-def used_dimensions(mu: np.ndarray) -> int:
-    """How many dimensions are active (`vae.evaluate.active_units`)."""
-    return active_units(mu)
 
 
 def collapse_distortion(train: torch.Tensor, test: torch.Tensor) -> float:

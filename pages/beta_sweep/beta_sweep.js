@@ -66,7 +66,8 @@ function drawMap(canvas, model) {
   ctx.fillText(`axes: ±${half.toFixed(1)} around (${cx.toFixed(1)}, ${cy.toFixed(1)})`, 12, h - 14);
 }
 
-// n decoded images (n * 784 values in 0..1) as a mosaic of `columns` at `scale`, with a white gap between tiles.
+// n decoded images (n * 784 values in 0..1) as a mosaic of `columns`, `gap` white pixels between tiles, scaled to
+// the canvas.
 function drawMosaic(canvas, values, n, columns, gap) {
   const rows = Math.ceil(n / columns);
   const small = document.createElement("canvas");
